@@ -1,0 +1,149 @@
+import { createRequire } from 'node:module';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
+import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { apiKeyRoutes, UsageRecorder } from './api-keys/index.js';
+import { authRoutes } from './auth/index.js';
+import type { Config } from './config.js';
+import { openApiDocument, renderDocs } from './docs/index.js';
+import { healthRoutes } from './health/index.js';
+import { newId } from './infra/crypto/index.js';
+import { loadSecretBox } from './infra/crypto/master-key.js';
+import { type DatabaseHandle, openDatabase } from './infra/db/index.js';
+import type { AppEnv } from './infra/http/context.js';
+import { ApiError, envelope, errorResponse, toApiError } from './infra/http/errors.js';
+import { newRouter } from './infra/http/router.js';
+import { MemoryRateLimiter, RedisRateLimiter } from './infra/rate-limit/index.js';
+import type { Services } from './infra/services.js';
+import { memberRoutes } from './members/index.js';
+import { adminTenantRoutes, tenantRoutes } from './tenants/index.js';
+
+const require = createRequire(import.meta.url);
+export const VERSION: string = (() => {
+  try {
+    return (require('../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface CreateServicesOptions {
+  config: Config;
+  logger?: Logger;
+  /** An already-open database (tests pass one per file). */
+  database?: DatabaseHandle;
+  now?: () => number;
+  /** Run migrations before serving (default true). */
+  migrate?: boolean;
+}
+
+/** Opens the database, Redis and the rest, and runs migrations. */
+export async function createServices(opts: CreateServicesOptions): Promise<Services> {
+  const { config } = opts;
+  const log = opts.logger ?? pino({ level: config.LOG_LEVEL, base: { service: 'astrdesk-server' } });
+  const database = opts.database ?? openDatabase(config.database);
+  if (opts.migrate !== false) {
+    const applied = await database.migrate();
+    if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
+  }
+  const redis = config.REDIS_URL
+    ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false })
+    : undefined;
+  redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  const usage = new UsageRecorder(database.db);
+  usage.start();
+  return {
+    config,
+    database,
+    db: database.db,
+    log,
+    secrets: loadSecretBox({ masterKey: config.ASTRDESK_MASTER_KEY, dataDir: config.DATA_DIR, log }),
+    redis,
+    rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
+    usage,
+    now: opts.now ?? Date.now,
+    version: VERSION,
+  };
+}
+
+export async function closeServices(s: Services): Promise<void> {
+  await s.usage.stop().catch(() => {});
+  await s.redis?.quit().catch(() => {});
+  await s.database.close();
+}
+
+/**
+ * Builds the HTTP app: request ids and access logs, body limit, every capability's routes,
+ * the OpenAPI document and the reference page, and one error handler that answers every
+ * failure with the envelope.
+ */
+export function createApp(services: Services) {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const incoming = c.req.header('x-request-id');
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : newId('request');
+    c.set('requestId', requestId);
+    c.set('services', services);
+    c.set('log', services.log.child({ request_id: requestId }));
+    c.header('x-request-id', requestId);
+    await next();
+    const p = c.get('principal');
+    services.log.info(
+      {
+        request_id: requestId,
+        tenant_id: p?.tenantId ?? null,
+        principal: p ? `${p.kind}:${p.id}` : null,
+        method: c.req.method,
+        route: routePath(c, -1),
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 100) / 100,
+      },
+      'request',
+    );
+  });
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: services.config.BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new ApiError('payload_too_large', `Request body exceeds ${services.config.BODY_LIMIT_BYTES} bytes`);
+      },
+    }),
+  );
+
+  const v1 = newRouter();
+  v1.route('/', healthRoutes);
+  v1.route('/', tenantRoutes);
+  v1.route('/', adminTenantRoutes);
+  v1.route('/', authRoutes);
+  v1.route('/', memberRoutes);
+  v1.route('/', apiKeyRoutes);
+  app.route('/', v1);
+
+  let doc: ReturnType<typeof openApiDocument> | undefined;
+  let docsHtml: string | undefined;
+  const getDoc = () => (doc ??= openApiDocument(app, services.version));
+  app.get('/openapi.json', (c) => c.json(getDoc()));
+  app.get('/docs', (c) => c.html((docsHtml ??= renderDocs(getDoc()))));
+
+  app.notFound((c) =>
+    c.json(envelope('route_not_found', `No route for ${c.req.method} ${c.req.path}`, c.get('requestId') ?? 'unknown'), 404),
+  );
+  app.onError((err, c) => {
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500) {
+      (c.get('log') ?? services.log).error({ err }, 'unhandled error');
+    }
+    return errorResponse(c, apiErr);
+  });
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,22 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { UsageRecorder } from '../api-keys/usage.js';
+import type { Config } from '../config.js';
+import type { SecretBox } from './crypto/index.js';
+import type { DatabaseHandle, Db } from './db/index.js';
+import type { RateLimiter } from './rate-limit/index.js';
+
+/** What the app is built from. Created once in `createServices`, closed once on shutdown. */
+export interface Services {
+  config: Config;
+  database: DatabaseHandle;
+  db: Db;
+  log: Logger;
+  secrets: SecretBox;
+  redis: Redis | undefined;
+  rateLimiter: RateLimiter;
+  usage: UsageRecorder;
+  /** Injectable clock (ms) so expiry can be tested without waiting. */
+  now: () => number;
+  version: string;
+}

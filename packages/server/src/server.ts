@@ -1,0 +1,51 @@
+import { type ServerType, serve } from '@hono/node-server';
+import { closeServices, createApp, createServices, type CreateServicesOptions } from './app.js';
+import type { Services } from './infra/services.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  services: Services;
+  server: ServerType;
+  /** Stops accepting, waits for in-flight requests (up to SHUTDOWN_TIMEOUT_MS), closes resources. */
+  close(): Promise<void>;
+}
+
+/** Creates services and the app and listens on HOST:PORT (PORT 0 picks a free port). */
+export async function startServer(opts: CreateServicesOptions): Promise<RunningServer> {
+  const services = await createServices(opts);
+  const app = createApp(services);
+  const { config } = services;
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    services,
+    server,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+            resolve();
+          }, config.SHUTDOWN_TIMEOUT_MS);
+          timer.unref();
+          server.close(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+          (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        });
+        await closeServices(services);
+      })();
+      return closing;
+    },
+  };
+}
