@@ -70,3 +70,12 @@ describe('SecretBox', () => {
     expect(() => new SecretBox([{ kid: 'k1', key: Buffer.alloc(16) }])).toThrow(/32 bytes/);
   });
 });
+
+describe('newId monotonicity', () => {
+  it('increases within one millisecond', () => {
+    const ids = Array.from({ length: 1000 }, () => newId('member', 1_600_000_000_000));
+    const suffixes = ids.map((id) => id.slice(4));
+    expect([...suffixes].sort()).toEqual(suffixes);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
