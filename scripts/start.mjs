@@ -10,7 +10,12 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const dataDir = path.resolve(root, process.env.DATA_DIR ?? '.astrdesk-data');
 const port = process.env.PORT ?? '8080';
 const cli = path.join(root, 'packages/server/dist/cli.js');
-const env = { ...process.env, DATA_DIR: dataDir, PORT: port, HOST: process.env.HOST ?? '127.0.0.1' };
+const env = {
+  ...process.env,
+  DATA_DIR: dataDir,
+  PORT: port,
+  HOST: process.env.HOST ?? '127.0.0.1',
+};
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env, ...opts });
@@ -27,7 +32,10 @@ run('npx', ['turbo', 'run', 'build', '--output-logs=errors-only']);
 fs.mkdirSync(dataDir, { recursive: true });
 const tokenFile = path.join(dataDir, 'demo-operator-token');
 if (!fs.existsSync(tokenFile)) {
-  const r = run(process.execPath, [cli, 'operator', 'create', '--name', 'demo'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const r = run(process.execPath, [cli, 'operator', 'create', '--name', 'demo'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
   const token = /(ado_[A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
   if (!token) {
     console.error('✗ could not create the demo operator');
@@ -38,7 +46,11 @@ if (!fs.existsSync(tokenFile)) {
 const operatorToken = fs.readFileSync(tokenFile, 'utf8').trim();
 const base = `http://127.0.0.1:${port}`;
 
-const server = spawn(process.execPath, [cli, 'serve'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+const server = spawn(process.execPath, [cli, 'serve'], {
+  cwd: root,
+  env,
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.kill(sig));
 server.on('exit', (code) => process.exit(code ?? 0));
 

@@ -17,7 +17,12 @@ export const Limit = z.coerce
 /** `?limit=&cursor=` of every list route. */
 export const ListQuery = z.object({
   limit: Limit.optional(),
-  cursor: z.string().min(1).max(512).optional().meta({ description: 'Opaque cursor from `next_cursor`' }),
+  cursor: z
+    .string()
+    .min(1)
+    .max(512)
+    .optional()
+    .meta({ description: 'Opaque cursor from `next_cursor`' }),
 });
 export type ListQuery = z.infer<typeof ListQuery>;
 

@@ -64,5 +64,8 @@ export type ErrorEnvelope = z.infer<typeof ErrorEnvelope>;
 
 /** Status and type of a code; unknown codes are treated as internal errors. */
 export function describeErrorCode(code: string): { status: number; type: ErrorType } {
-  return (ERROR_CODES as Record<string, { status: number; type: ErrorType }>)[code] ?? ERROR_CODES.internal_error;
+  return (
+    (ERROR_CODES as Record<string, { status: number; type: ErrorType }>)[code] ??
+    ERROR_CODES.internal_error
+  );
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
-export const Health = z.object({ status: z.literal('ok'), version: z.string() }).meta({ id: 'Health' });
+export const Health = z
+  .object({ status: z.literal('ok'), version: z.string() })
+  .meta({ id: 'Health' });
 
 export const Readiness = z
   .object({

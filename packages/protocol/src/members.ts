@@ -37,7 +37,10 @@ export const CreateMemberRequest = z
 export type CreateMemberRequest = z.input<typeof CreateMemberRequest>;
 
 export const CreatedMember = Member.extend({
-  invite_token: z.string().nullable().meta({ description: 'Shown once; null when a password was set' }),
+  invite_token: z
+    .string()
+    .nullable()
+    .meta({ description: 'Shown once; null when a password was set' }),
   invite_expires_at: Timestamp.nullable(),
 }).meta({ id: 'CreatedMember' });
 
@@ -52,12 +55,18 @@ export type UpdateMemberRequest = z.input<typeof UpdateMemberRequest>;
 
 export const LoginRequest = z
   .strictObject({ email: Email, password: z.string().min(1).max(256) })
-  .meta({ id: 'LoginRequest', example: { email: 'lilei@acme.example', password: 'correct-horse-battery' } });
+  .meta({
+    id: 'LoginRequest',
+    example: { email: 'lilei@acme.example', password: 'correct-horse-battery' },
+  });
 export type LoginRequest = z.input<typeof LoginRequest>;
 
 export const AcceptInviteRequest = z
   .strictObject({ invite_token: z.string().min(1).max(200), password: Password })
-  .meta({ id: 'AcceptInviteRequest', example: { invite_token: 'adv_...', password: 'correct-horse-battery' } });
+  .meta({
+    id: 'AcceptInviteRequest',
+    example: { invite_token: 'adv_...', password: 'correct-horse-battery' },
+  });
 
 export const SessionResponse = z
   .object({

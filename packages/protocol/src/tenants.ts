@@ -86,7 +86,10 @@ export const TenantUpdate = z
     business_size: z.enum(BUSINESS_SIZES).nullable().optional(),
     industry: Industry.nullable().optional(),
   })
-  .meta({ id: 'TenantUpdate', example: { industry: 'e-commerce', contact_phone: '+86 10 1234 5678' } });
+  .meta({
+    id: 'TenantUpdate',
+    example: { industry: 'e-commerce', contact_phone: '+86 10 1234 5678' },
+  });
 export type TenantUpdate = z.input<typeof TenantUpdate>;
 
 export const TenantListQuery = z.object({
@@ -112,7 +115,10 @@ export const AutoApprovalPolicy = z
         .max(1000),
     }),
   ])
-  .meta({ id: 'AutoApprovalPolicy', example: { mode: 'email_domains', domains: ['acme.example'] } });
+  .meta({
+    id: 'AutoApprovalPolicy',
+    example: { mode: 'email_domains', domains: ['acme.example'] },
+  });
 export type AutoApprovalPolicy = z.infer<typeof AutoApprovalPolicy>;
 
 export const TenantStatusEvent = z

@@ -44,14 +44,19 @@ export interface CreateServicesOptions {
 /** Opens the database, Redis and the rest, and runs migrations. */
 export async function createServices(opts: CreateServicesOptions): Promise<Services> {
   const { config } = opts;
-  const log = opts.logger ?? pino({ level: config.LOG_LEVEL, base: { service: 'astrdesk-server' } });
+  const log =
+    opts.logger ?? pino({ level: config.LOG_LEVEL, base: { service: 'astrdesk-server' } });
   const database = opts.database ?? openDatabase(config.database);
   if (opts.migrate !== false) {
     const applied = await database.migrate();
     if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
   }
   const redis = config.REDIS_URL
-    ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false })
+    ? new Redis(config.REDIS_URL, {
+        maxRetriesPerRequest: 2,
+        enableOfflineQueue: true,
+        lazyConnect: false,
+      })
     : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const usage = new UsageRecorder(database.db);
@@ -61,7 +66,11 @@ export async function createServices(opts: CreateServicesOptions): Promise<Servi
     database,
     db: database.db,
     log,
-    secrets: loadSecretBox({ masterKey: config.ASTRDESK_MASTER_KEY, dataDir: config.DATA_DIR, log }),
+    secrets: loadSecretBox({
+      masterKey: config.ASTRDESK_MASTER_KEY,
+      dataDir: config.DATA_DIR,
+      log,
+    }),
     redis,
     rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
     usage,
@@ -113,7 +122,10 @@ export function createApp(services: Services) {
     bodyLimit({
       maxSize: services.config.BODY_LIMIT_BYTES,
       onError: () => {
-        throw new ApiError('payload_too_large', `Request body exceeds ${services.config.BODY_LIMIT_BYTES} bytes`);
+        throw new ApiError(
+          'payload_too_large',
+          `Request body exceeds ${services.config.BODY_LIMIT_BYTES} bytes`,
+        );
       },
     }),
   );
@@ -127,14 +139,28 @@ export function createApp(services: Services) {
   v1.route('/', apiKeyRoutes);
   app.route('/', v1);
 
+  // Built on first request, after every route is registered, then reused.
   let doc: ReturnType<typeof openApiDocument> | undefined;
   let docsHtml: string | undefined;
-  const getDoc = () => (doc ??= openApiDocument(app, services.version));
+  const getDoc = () => {
+    doc ??= openApiDocument(app, services.version);
+    return doc;
+  };
   app.get('/openapi.json', (c) => c.json(getDoc()));
-  app.get('/docs', (c) => c.html((docsHtml ??= renderDocs(getDoc()))));
+  app.get('/docs', (c) => {
+    docsHtml ??= renderDocs(getDoc());
+    return c.html(docsHtml);
+  });
 
   app.notFound((c) =>
-    c.json(envelope('route_not_found', `No route for ${c.req.method} ${c.req.path}`, c.get('requestId') ?? 'unknown'), 404),
+    c.json(
+      envelope(
+        'route_not_found',
+        `No route for ${c.req.method} ${c.req.path}`,
+        c.get('requestId') ?? 'unknown',
+      ),
+      404,
+    ),
   );
   app.onError((err, c) => {
     const apiErr = toApiError(err);

@@ -16,11 +16,22 @@ describe.skipIf(TEST_DB !== 'sqlite')('astrdesk-server bin (built by turbo befor
   it('--help lists commands and every environment variable', () => {
     const r = spawnSync(process.execPath, [bin, '--help'], { env, encoding: 'utf8' });
     expect(r.status).toBe(0);
-    for (const s of ['migrate', 'operator create', 'PORT', 'DATABASE_URL', 'REDIS_URL', 'ASTRDESK_MASTER_KEY']) expect(r.stdout).toContain(s);
+    for (const s of [
+      'migrate',
+      'operator create',
+      'PORT',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'ASTRDESK_MASTER_KEY',
+    ])
+      expect(r.stdout).toContain(s);
   });
 
   it('exits 78 with one line per bad variable', () => {
-    const r = spawnSync(process.execPath, [bin, 'migrate'], { env: { ...env, PORT: 'x', BODY_LIMIT_BYTES: '-1' }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [bin, 'migrate'], {
+      env: { ...env, PORT: 'x', BODY_LIMIT_BYTES: '-1' },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(78);
     expect(r.stderr).toMatch(/PORT: expected a number/);
     expect(r.stderr).toMatch(/BODY_LIMIT_BYTES: must be at least/);
@@ -30,14 +41,22 @@ describe.skipIf(TEST_DB !== 'sqlite')('astrdesk-server bin (built by turbo befor
     const m = spawnSync(process.execPath, [bin, 'migrate'], { env, encoding: 'utf8' });
     expect(m.status).toBe(0);
     expect(m.stdout).toMatch(/applied: 0001_foundation|up to date/);
-    expect(spawnSync(process.execPath, [bin, 'migrate'], { env, encoding: 'utf8' }).stdout).toMatch(/up to date/);
-    const op = spawnSync(process.execPath, [bin, 'operator', 'create', '--name', 'ops'], { env, encoding: 'utf8' });
+    expect(spawnSync(process.execPath, [bin, 'migrate'], { env, encoding: 'utf8' }).stdout).toMatch(
+      /up to date/,
+    );
+    const op = spawnSync(process.execPath, [bin, 'operator', 'create', '--name', 'ops'], {
+      env,
+      encoding: 'utf8',
+    });
     expect(op.status).toBe(0);
     expect(op.stdout).toMatch(/ado_[A-Za-z0-9_-]{43}/);
   });
 
   it('serves, answers /readyz, and shuts down cleanly on SIGTERM', async () => {
-    const child = spawn(process.execPath, [bin], { env: { ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin], {
+      env: { ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 15_000);

@@ -28,7 +28,11 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' }, name: { type: 'string' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      name: { type: 'string' },
+    },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -45,7 +49,9 @@ async function main(argv: string[]): Promise<number> {
     const db = openDatabase(config.database);
     const applied = await db.migrate();
     await db.close();
-    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+    process.stdout.write(
+      applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n',
+    );
     return 0;
   }
   if (cmd === 'operator') {
@@ -64,7 +70,9 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(ok ? `revoked ${arg}\n` : `no active operator ${arg}\n`);
         return ok ? 0 : 1;
       }
-      process.stderr.write('usage: astrdesk-server operator create [--name NAME] | operator revoke ID\n');
+      process.stderr.write(
+        'usage: astrdesk-server operator create [--name NAME] | operator revoke ID\n',
+      );
       return 2;
     } finally {
       await db.close();
@@ -77,7 +85,15 @@ async function main(argv: string[]): Promise<number> {
 
   const server = await startServer({ config });
   const { log } = server.services;
-  log.info({ url: server.url, database: config.database.kind, redis: Boolean(config.REDIS_URL), version: VERSION }, `AstrDesk server listening on ${server.url}`);
+  log.info(
+    {
+      url: server.url,
+      database: config.database.kind,
+      redis: Boolean(config.REDIS_URL),
+      version: VERSION,
+    },
+    `AstrDesk server listening on ${server.url}`,
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

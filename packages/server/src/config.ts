@@ -19,16 +19,21 @@ const int = (min: number, max: number) =>
 export const ENV_DOCS: Record<string, string> = {
   PORT: 'HTTP port (default 8080)',
   HOST: 'Interface to bind (default 0.0.0.0)',
-  DATA_DIR: 'Directory for the SQLite database, the dev master key and objects (default ./.astrdesk-data)',
-  DATABASE_URL: 'postgres://user@host:5432/db for PostgreSQL; unset (or sqlite:PATH) for SQLite in DATA_DIR',
-  REDIS_URL: 'redis://host:6379 — shared rate limits, cache and pub/sub between replicas (optional)',
+  DATA_DIR:
+    'Directory for the SQLite database, the dev master key and objects (default ./.astrdesk-data)',
+  DATABASE_URL:
+    'postgres://user@host:5432/db for PostgreSQL; unset (or sqlite:PATH) for SQLite in DATA_DIR',
+  REDIS_URL:
+    'redis://host:6379 — shared rate limits, cache and pub/sub between replicas (optional)',
   ASTRDESK_MASTER_KEY:
     'Base64 32-byte key for secret encryption, or a rotation list "kid1:base64,kid2:base64" (first encrypts). Generated into DATA_DIR when unset (dev only)',
-  ASTRDESK_OPERATOR_TOKEN: 'A static operator token (>= 32 chars) accepted besides tokens made with `operator create`',
+  ASTRDESK_OPERATOR_TOKEN:
+    'A static operator token (>= 32 chars) accepted besides tokens made with `operator create`',
   LOG_LEVEL: 'fatal | error | warn | info | debug | trace | silent (default info)',
   BODY_LIMIT_BYTES: 'Largest request body accepted (default 1048576); larger answers 413',
   SESSION_TTL_HOURS: 'Lifetime of a member login session (default 168)',
-  API_KEY_RATE_LIMIT_PER_MINUTE: 'Default per-key rate limit, token bucket (default 600); a key may set its own',
+  API_KEY_RATE_LIMIT_PER_MINUTE:
+    'Default per-key rate limit, token bucket (default 600); a key may set its own',
   SIGNUP_ENABLED: 'Whether POST /v1/signup is open (default true)',
   SHUTDOWN_TIMEOUT_MS: 'Grace period for in-flight requests on SIGTERM (default 10000)',
 };

@@ -14,21 +14,38 @@ let bSecrets: string[] = [];
 const password = 'correct-horse-battery';
 
 interface DocOperation {
-  requestBody?: { content?: { 'application/json'?: { schema?: { $ref?: string; example?: unknown } } } };
+  requestBody?: {
+    content?: { 'application/json'?: { schema?: { $ref?: string; example?: unknown } } };
+  };
   'x-astrdesk-auth'?: string;
 }
-let doc: { paths: Record<string, Record<string, DocOperation>>; components: { schemas: Record<string, { example?: unknown }> } };
+let doc: {
+  paths: Record<string, Record<string, DocOperation>>;
+  components: { schemas: Record<string, { example?: unknown }> };
+};
 
 beforeAll(async () => {
   t = await createTestServer();
   a = await t.tenant('TenantA');
   const b = await t.tenant('TenantB');
-  const bMember = await t.call('POST', '/v1/members', { token: b.token, body: { email: 'agent@tenantb.example', name: 'B agent', role: 'agent', password } });
-  const bKey = await t.call('POST', '/v1/api-keys', { token: b.token, body: { name: 'B key', scopes: ['tenant:read'] } });
+  const bMember = await t.call('POST', '/v1/members', {
+    token: b.token,
+    body: { email: 'agent@tenantb.example', name: 'B agent', role: 'agent', password },
+  });
+  const bKey = await t.call('POST', '/v1/api-keys', {
+    token: b.token,
+    body: { name: 'B key', scopes: ['tenant:read'] },
+  });
   await t.call('GET', '/v1/tenant', { token: bKey.body.secret });
   // A has data of its own too, so "empty list" is not how A's lists pass.
-  await t.call('POST', '/v1/members', { token: a.token, body: { email: 'agent@tenanta.example', name: 'A agent', role: 'agent', password } });
-  await t.call('POST', '/v1/api-keys', { token: a.token, body: { name: 'A key', scopes: ['tenant:read'] } });
+  await t.call('POST', '/v1/members', {
+    token: a.token,
+    body: { email: 'agent@tenanta.example', name: 'A agent', role: 'agent', password },
+  });
+  await t.call('POST', '/v1/api-keys', {
+    token: a.token,
+    body: { name: 'A key', scopes: ['tenant:read'] },
+  });
   bIds = [b.tenantId, b.ownerId, bMember.body.id, bKey.body.id];
   bSecrets = [b.email, 'agent@tenantb.example', bKey.body.secret, bKey.body.prefix];
   for (const id of bIds) expect(id).toMatch(/^[a-z]+_/);
@@ -43,7 +60,8 @@ function tenantRoutes(): Array<[string, string]> {
   const seen = new Set<string>();
   const out: Array<[string, string]> = [];
   for (const r of t.app.routes) {
-    if (r.method === 'ALL' || !r.path.startsWith('/v1/') || r.path.startsWith('/v1/admin/')) continue;
+    if (r.method === 'ALL' || !r.path.startsWith('/v1/') || r.path.startsWith('/v1/admin/'))
+      continue;
     const path = r.path.replace(/:([A-Za-z_]+)/g, '{$1}');
     const k = `${r.method} ${path}`;
     if (seen.has(k)) continue;
@@ -67,7 +85,8 @@ describe('tenant isolation', () => {
     const withParams = tenantRoutes().filter(([, p]) => p.includes('{'));
     expect(withParams.length).toBeGreaterThanOrEqual(5);
     // Every enumerated route is documented, so it has an example body where it takes one.
-    for (const [m, p] of tenantRoutes()) expect(doc.paths[p]?.[m.toLowerCase()], `${m} ${p} missing from OpenAPI`).toBeDefined();
+    for (const [m, p] of tenantRoutes())
+      expect(doc.paths[p]?.[m.toLowerCase()], `${m} ${p} missing from OpenAPI`).toBeDefined();
   });
 
   it("every route with an id answers 404 for another tenant's ids", async () => {
@@ -76,12 +95,16 @@ describe('tenant isolation', () => {
       for (const id of bIds) {
         const url = path.replace(/\{[^}]+\}/g, encodeURIComponent(id));
         const body = exampleBody(method, path);
-        const r = await t.call(method, url, { token: a.token, ...(body !== undefined ? { body } : {}) });
+        const r = await t.call(method, url, {
+          token: a.token,
+          ...(body !== undefined ? { body } : {}),
+        });
         if (r.status !== 404 || r.body?.error?.code !== 'not_found') {
           failures.push(`${method} ${url} → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
         }
         const text = JSON.stringify(r.body);
-        for (const s of bSecrets) if (text.includes(s)) failures.push(`${method} ${url} leaked ${s}`);
+        for (const s of bSecrets)
+          if (text.includes(s)) failures.push(`${method} ${url} leaked ${s}`);
       }
     }
     expect(failures).toEqual([]);
@@ -95,7 +118,8 @@ describe('tenant isolation', () => {
       const r = await t.call('GET', path, { token: a.token });
       if (r.status !== 200) failures.push(`GET ${path} → ${r.status}`);
       const text = JSON.stringify(r.body);
-      for (const s of [...bIds, ...bSecrets]) if (text.includes(s)) failures.push(`GET ${path} leaked ${s}`);
+      for (const s of [...bIds, ...bSecrets])
+        if (text.includes(s)) failures.push(`GET ${path} leaked ${s}`);
     }
     expect(failures).toEqual([]);
   });

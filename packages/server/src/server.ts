@@ -1,5 +1,5 @@
 import { type ServerType, serve } from '@hono/node-server';
-import { closeServices, createApp, createServices, type CreateServicesOptions } from './app.js';
+import { type CreateServicesOptions, closeServices, createApp, createServices } from './app.js';
 import type { Services } from './infra/services.js';
 
 export interface RunningServer {
@@ -17,7 +17,9 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
   const app = createApp(services);
   const { config } = services;
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
+      resolve(s),
+    );
     s.once('error', reject);
   });
   const addr = server.address();

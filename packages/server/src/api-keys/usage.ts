@@ -8,7 +8,10 @@ const MINUTE = 60_000;
  * several server replicas add up instead of overwriting each other.
  */
 export class UsageRecorder {
-  readonly #counts = new Map<string, { keyId: string; tenantId: string; minute: number; count: number }>();
+  readonly #counts = new Map<
+    string,
+    { keyId: string; tenantId: string; minute: number; count: number }
+  >();
   readonly #lastUsed = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
@@ -44,7 +47,9 @@ export class UsageRecorder {
             .insertInto('api_key_usage')
             .values({ key_id: c.keyId, tenant_id: c.tenantId, minute: c.minute, count: c.count })
             .onConflict((oc) =>
-              oc.columns(['key_id', 'minute']).doUpdateSet((eb) => ({ count: eb('api_key_usage.count', '+', eb.ref('excluded.count')) })),
+              oc.columns(['key_id', 'minute']).doUpdateSet((eb) => ({
+                count: eb('api_key_usage.count', '+', eb.ref('excluded.count')),
+              })),
             )
             .execute();
         }

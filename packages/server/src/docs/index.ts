@@ -18,14 +18,16 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>, version: string) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'Member session (`ads_`), API key (`adk_`), operator token (`ado_`), widget or instance token.',
+    description:
+      'Member session (`ads_`), API key (`adk_`), operator token (`ado_`), widget or instance token.',
   });
   return app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
       title: 'AstrDesk API',
       version,
-      description: 'Multi-tenant customer service for AstrBot. Errors use `{ "error": { type, code, message, param?, request_id } }`.',
+      description:
+        'Multi-tenant customer service for AstrBot. Errors use `{ "error": { type, code, message, param?, request_id } }`.',
       license: { name: 'Apache-2.0' },
     },
     servers: [{ url: '/' }],
@@ -48,15 +50,16 @@ export function renderDocs(doc: ReturnType<typeof openApiDocument>): string {
     }
   }
   const sections = [...byTag].map(
-    ([tag, ops]) => html`<section id="${tag}"><h2>${tag}</h2>${ops.map(
-      ({ method, path, op }) => html`<article>
+    ([tag, ops]) =>
+      html`<section id="${tag}"><h2>${tag}</h2>${ops.map(
+        ({ method, path, op }) => html`<article>
         <h3><span class="m ${method}">${method.toUpperCase()}</span> <code>${path}</code></h3>
         <p class="s">${op.summary ?? ''} <span class="auth">auth: ${op['x-astrdesk-auth'] ?? 'public'}</span></p>
         ${op.description ? html`<p>${op.description}</p>` : ''}
         ${op.parameters?.length ? html`<p>Parameters: ${op.parameters.map((p) => html`<code>${p.name}</code> (${p.in}${p.required ? ', required' : ''}) `)}</p>` : ''}
         ${op.requestBody?.content?.['application/json']?.schema ? html`<details><summary>Request body schema</summary><pre>${JSON.stringify(op.requestBody.content['application/json'].schema, null, 2)}</pre></details>` : ''}
       </article>`,
-    )}</section>`,
+      )}</section>`,
   );
   return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>AstrDesk API reference</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">

@@ -22,7 +22,9 @@ async function check(fn: () => Promise<unknown>): Promise<{ ok: boolean; detail?
   try {
     const r = await Promise.race([
       fn(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2 s')), 2000).unref()),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('timed out after 2 s')), 2000).unref(),
+      ),
     ]);
     return r === false ? { ok: false, detail: 'pending migrations' } : { ok: true };
   } catch (err) {
@@ -31,7 +33,9 @@ async function check(fn: () => Promise<unknown>): Promise<{ ok: boolean; detail?
 }
 
 export const healthRoutes = newRouter()
-  .openapi(healthzRoute, (c) => c.json({ status: 'ok' as const, version: c.var.services.version }, 200))
+  .openapi(healthzRoute, (c) =>
+    c.json({ status: 'ok' as const, version: c.var.services.version }, 200),
+  )
   .openapi(readyzRoute, async (c) => {
     const s = c.var.services;
     const checks: Record<string, { ok: boolean; detail?: string }> = {
@@ -40,5 +44,8 @@ export const healthRoutes = newRouter()
     };
     if (s.redis) checks.redis = await check(() => s.redis!.ping());
     const ready = Object.values(checks).every((x) => x.ok);
-    return c.json({ status: ready ? ('ready' as const) : ('not_ready' as const), checks }, ready ? 200 : 503);
+    return c.json(
+      { status: ready ? ('ready' as const) : ('not_ready' as const), checks },
+      ready ? 200 : 503,
+    );
   });

@@ -22,44 +22,60 @@ export { toMember } from './service.js';
 const INVITE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 
-const createMemberRoute = defineRoute({ scope: 'members:write' }, {
-  method: 'post',
-  path: '/v1/members',
-  tags: ['Members'],
-  summary: 'Invite a member',
-  description:
-    'Owners and admins invite agents and admins. Without `password` the answer carries a one-time `invite_token` (valid 7 days) for `POST /v1/auth/accept-invite`.',
-  request: { body: jsonBody(CreateMemberRequest) },
-  responses: { 201: json(CreatedMember, 'The member'), 409: json(z.any(), 'Email already registered') },
-});
+const createMemberRoute = defineRoute(
+  { scope: 'members:write' },
+  {
+    method: 'post',
+    path: '/v1/members',
+    tags: ['Members'],
+    summary: 'Invite a member',
+    description:
+      'Owners and admins invite agents and admins. Without `password` the answer carries a one-time `invite_token` (valid 7 days) for `POST /v1/auth/accept-invite`.',
+    request: { body: jsonBody(CreateMemberRequest) },
+    responses: {
+      201: json(CreatedMember, 'The member'),
+      409: json(z.any(), 'Email already registered'),
+    },
+  },
+);
 
-const listMembersRoute = defineRoute({ scope: 'members:read' }, {
-  method: 'get',
-  path: '/v1/members',
-  tags: ['Members'],
-  summary: 'List members, newest first',
-  request: { query: ListQuery },
-  responses: { 200: json(Page(Member), 'A page of members') },
-});
+const listMembersRoute = defineRoute(
+  { scope: 'members:read' },
+  {
+    method: 'get',
+    path: '/v1/members',
+    tags: ['Members'],
+    summary: 'List members, newest first',
+    request: { query: ListQuery },
+    responses: { 200: json(Page(Member), 'A page of members') },
+  },
+);
 
-const getMemberRoute = defineRoute({ scope: 'members:read' }, {
-  method: 'get',
-  path: '/v1/members/{id}',
-  tags: ['Members'],
-  summary: 'A member',
-  request: { params: IdParam },
-  responses: { 200: json(Member, 'The member') },
-});
+const getMemberRoute = defineRoute(
+  { scope: 'members:read' },
+  {
+    method: 'get',
+    path: '/v1/members/{id}',
+    tags: ['Members'],
+    summary: 'A member',
+    request: { params: IdParam },
+    responses: { 200: json(Member, 'The member') },
+  },
+);
 
-const updateMemberRoute = defineRoute({ scope: 'members:write' }, {
-  method: 'patch',
-  path: '/v1/members/{id}',
-  tags: ['Members'],
-  summary: 'Change a member\'s role, name or disabled flag',
-  description: 'Disabling a member revokes their sessions. A tenant always keeps one enabled owner.',
-  request: { params: IdParam, body: jsonBody(UpdateMemberRequest) },
-  responses: { 200: json(Member, 'The member') },
-});
+const updateMemberRoute = defineRoute(
+  { scope: 'members:write' },
+  {
+    method: 'patch',
+    path: '/v1/members/{id}',
+    tags: ['Members'],
+    summary: "Change a member's role, name or disabled flag",
+    description:
+      'Disabling a member revokes their sessions. A tenant always keeps one enabled owner.',
+    request: { params: IdParam, body: jsonBody(UpdateMemberRequest) },
+    responses: { 200: json(Member, 'The member') },
+  },
+);
 
 export const memberRoutes = newRouter()
   .openapi(createMemberRoute, async (c) => {
@@ -67,7 +83,9 @@ export const memberRoutes = newRouter()
     const body = c.req.valid('json');
     const p = c.var.principal;
     if (p.kind === 'member' && !canAssignRole(p.role, body.role)) {
-      throw new ApiError('forbidden', `A ${p.role} cannot create a ${body.role}`, { param: 'role' });
+      throw new ApiError('forbidden', `A ${p.role} cannot create a ${body.role}`, {
+        param: 'role',
+      });
     }
     const t = now();
     const inviteToken = body.password ? null : newToken(TOKEN_PREFIXES.invite);
@@ -88,24 +106,42 @@ export const memberRoutes = newRouter()
     try {
       await db.insertInto('members').values(row).execute();
     } catch (err) {
-      if (isUniqueViolation(err)) throw new ApiError('already_exists', 'A member with this email already exists', { param: 'email' });
+      if (isUniqueViolation(err))
+        throw new ApiError('already_exists', 'A member with this email already exists', {
+          param: 'email',
+        });
       throw err;
     }
-    c.var.log.info({ event: 'member.created', member_id: row.id, role: row.role }, 'member created');
-    return c.json({ ...toMember(row), invite_token: inviteToken, invite_expires_at: iso(row.invite_expires_at) }, 201);
+    c.var.log.info(
+      { event: 'member.created', member_id: row.id, role: row.role },
+      'member created',
+    );
+    return c.json(
+      {
+        ...toMember(row),
+        invite_token: inviteToken,
+        invite_expires_at: iso(row.invite_expires_at),
+      },
+      201,
+    );
   })
   .openapi(listMembersRoute, async (c) => {
     const { db } = c.var.services;
     const q = c.req.valid('query');
-    const page = await paginateById(q.cursor, q.limit, (before, n) =>
-      db
-        .selectFrom('members')
-        .selectAll()
-        .where('tenant_id', '=', c.var.tenantId)
-        .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-        .orderBy('id', 'desc')
-        .limit(n)
-        .execute(), toMember);
+    const page = await paginateById(
+      q.cursor,
+      q.limit,
+      (before, n) =>
+        db
+          .selectFrom('members')
+          .selectAll()
+          .where('tenant_id', '=', c.var.tenantId)
+          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
+          .orderBy('id', 'desc')
+          .limit(n)
+          .execute(),
+      toMember,
+    );
     return c.json(page, 200);
   })
   .openapi(getMemberRoute, async (c) => {
@@ -126,12 +162,21 @@ export const memberRoutes = newRouter()
     const p = c.var.principal;
     const tenantId = c.var.tenantId;
     const updated = await db.transaction().execute(async (tx) => {
-      const row = await tx.selectFrom('members').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      const row = await tx
+        .selectFrom('members')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (!row) throw notFound('member');
       if (p.kind === 'member') {
         // Admins manage agents and admins; only owners touch owners or make owners.
-        if (row.role === 'owner' && p.role !== 'owner') throw new ApiError('forbidden', 'Only an owner can change an owner');
-        if (patch.role && !canAssignRole(p.role, patch.role)) throw new ApiError('forbidden', `A ${p.role} cannot grant ${patch.role}`, { param: 'role' });
+        if (row.role === 'owner' && p.role !== 'owner')
+          throw new ApiError('forbidden', 'Only an owner can change an owner');
+        if (patch.role && !canAssignRole(p.role, patch.role))
+          throw new ApiError('forbidden', `A ${p.role} cannot grant ${patch.role}`, {
+            param: 'role',
+          });
       }
       const next = {
         ...row,
@@ -148,18 +193,32 @@ export const memberRoutes = newRouter()
           .where('role', '=', 'owner')
           .where('disabled', '=', 0)
           .executeTakeFirstOrThrow();
-        if (Number(owners.n) <= 1) throw new ApiError('conflict', 'A tenant must keep at least one enabled owner');
+        if (Number(owners.n) <= 1)
+          throw new ApiError('conflict', 'A tenant must keep at least one enabled owner');
       }
       await tx
         .updateTable('members')
-        .set({ role: next.role, name: next.name, disabled: next.disabled, updated_at: next.updated_at })
+        .set({
+          role: next.role,
+          name: next.name,
+          disabled: next.disabled,
+          updated_at: next.updated_at,
+        })
         .where('id', '=', id)
         .execute();
       if (next.disabled === 1 && row.disabled === 0) {
-        await tx.updateTable('sessions').set({ revoked_at: next.updated_at }).where('member_id', '=', id).where('revoked_at', 'is', null).execute();
+        await tx
+          .updateTable('sessions')
+          .set({ revoked_at: next.updated_at })
+          .where('member_id', '=', id)
+          .where('revoked_at', 'is', null)
+          .execute();
       }
       return next;
     });
-    c.var.log.info({ event: 'member.updated', member_id: id, fields: Object.keys(patch) }, 'member updated');
+    c.var.log.info(
+      { event: 'member.updated', member_id: id, fields: Object.keys(patch) },
+      'member updated',
+    );
     return c.json(toMember(updated), 200);
   });

@@ -7,8 +7,8 @@ import {
   SignupRequest,
   SignupResponse,
   TENANT_ACTIONS,
-  type TenantAction,
   Tenant,
+  type TenantAction,
   TenantListQuery,
   TenantUpdate,
 } from '@astrdesk/protocol';
@@ -20,7 +20,13 @@ import { ApiError, notFound } from '../infra/http/errors.js';
 import { paginateById } from '../infra/http/pagination.js';
 import { defineRoute, json, jsonBody } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
-import { getAutoApprovalPolicy, setAutoApprovalPolicy, signup, toTenant, transitionTenant } from './service.js';
+import {
+  getAutoApprovalPolicy,
+  setAutoApprovalPolicy,
+  signup,
+  toTenant,
+  transitionTenant,
+} from './service.js';
 
 export { autoApproves, toTenant } from './service.js';
 
@@ -34,7 +40,7 @@ const signupRoute = defineRoute('public', {
   tags: ['Tenants'],
   summary: 'Register a company',
   description:
-    'Creates a tenant in `pending` (or `active` when the operator\'s auto-approval policy matches) and its owner member, who logs in with `contact_email` and `owner_password` once the tenant is active.',
+    "Creates a tenant in `pending` (or `active` when the operator's auto-approval policy matches) and its owner member, who logs in with `contact_email` and `owner_password` once the tenant is active.",
   request: { body: jsonBody(SignupRequest) },
   responses: {
     201: json(SignupResponse, 'Tenant registered'),
@@ -42,30 +48,40 @@ const signupRoute = defineRoute('public', {
   },
 });
 
-const getTenantRoute = defineRoute({ scope: 'tenant:read' }, {
-  method: 'get',
-  path: '/v1/tenant',
-  tags: ['Tenants'],
-  summary: 'The calling tenant',
-  responses: { 200: json(Tenant, 'The tenant') },
-});
+const getTenantRoute = defineRoute(
+  { scope: 'tenant:read' },
+  {
+    method: 'get',
+    path: '/v1/tenant',
+    tags: ['Tenants'],
+    summary: 'The calling tenant',
+    responses: { 200: json(Tenant, 'The tenant') },
+  },
+);
 
-const updateTenantRoute = defineRoute({ scope: 'tenant:write' }, {
-  method: 'patch',
-  path: '/v1/tenant',
-  tags: ['Tenants'],
-  summary: 'Update the company profile',
-  request: { body: jsonBody(TenantUpdate) },
-  responses: { 200: json(Tenant, 'The updated tenant') },
-});
+const updateTenantRoute = defineRoute(
+  { scope: 'tenant:write' },
+  {
+    method: 'patch',
+    path: '/v1/tenant',
+    tags: ['Tenants'],
+    summary: 'Update the company profile',
+    request: { body: jsonBody(TenantUpdate) },
+    responses: { 200: json(Tenant, 'The updated tenant') },
+  },
+);
 
 export const tenantRoutes = newRouter()
   .openapi(signupRoute, async (c) => {
     const s = c.var.services;
-    if (!s.config.SIGNUP_ENABLED) throw new ApiError('forbidden', 'Signup is closed on this server');
+    if (!s.config.SIGNUP_ENABLED)
+      throw new ApiError('forbidden', 'Signup is closed on this server');
     const body = c.req.valid('json');
     const { tenant, ownerId } = await signup(s.db, body, s.now());
-    c.var.log.info({ event: 'tenant.signup', tenant_id: tenant.id, status: tenant.status }, 'tenant signed up');
+    c.var.log.info(
+      { event: 'tenant.signup', tenant_id: tenant.id, status: tenant.status },
+      'tenant signed up',
+    );
     return c.json(
       {
         tenant,
@@ -79,7 +95,11 @@ export const tenantRoutes = newRouter()
     );
   })
   .openapi(getTenantRoute, async (c) => {
-    const row = await c.var.services.db.selectFrom('tenants').selectAll().where('id', '=', c.var.tenantId).executeTakeFirstOrThrow();
+    const row = await c.var.services.db
+      .selectFrom('tenants')
+      .selectAll()
+      .where('id', '=', c.var.tenantId)
+      .executeTakeFirstOrThrow();
     return c.json(toTenant(row), 200);
   })
   .openapi(updateTenantRoute, async (c) => {
@@ -87,9 +107,17 @@ export const tenantRoutes = newRouter()
     const patch = c.req.valid('json');
     const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     if (Object.keys(set).length > 0) {
-      await db.updateTable('tenants').set({ ...set, updated_at: now() }).where('id', '=', c.var.tenantId).execute();
+      await db
+        .updateTable('tenants')
+        .set({ ...set, updated_at: now() })
+        .where('id', '=', c.var.tenantId)
+        .execute();
     }
-    const row = await db.selectFrom('tenants').selectAll().where('id', '=', c.var.tenantId).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('tenants')
+      .selectAll()
+      .where('id', '=', c.var.tenantId)
+      .executeTakeFirstOrThrow();
     return c.json(toTenant(row), 200);
   });
 
@@ -122,9 +150,20 @@ function actionRoute(action: TenantAction) {
     description: `Allowed from: ${TENANT_ACTIONS[action].from.join(', ')} → ${TENANT_ACTIONS[action].to}. Answers 409 \`invalid_state_transition\` otherwise.`,
     request: {
       params: IdParam,
-      body: { required: false, content: { 'application/json': { schema: ReasonBody, example: { reason: 'verified business licence' } } } },
+      body: {
+        required: false,
+        content: {
+          'application/json': {
+            schema: ReasonBody,
+            example: { reason: 'verified business licence' },
+          },
+        },
+      },
     },
-    responses: { 200: json(Tenant, 'The tenant after the action'), 409: json(z.any(), 'Not allowed from the current status') },
+    responses: {
+      200: json(Tenant, 'The tenant after the action'),
+      409: json(z.any(), 'Not allowed from the current status'),
+    },
   });
 }
 
@@ -141,7 +180,8 @@ const putPolicyRoute = defineRoute('operator', {
   path: '/v1/admin/settings/auto-approval',
   tags: ['Operator'],
   summary: 'Set the auto-approval policy',
-  description: '`off`: every signup waits for an operator. `all`: every signup is active at once. `email_domains`: signups whose contact email is in one of `domains` are active at once.',
+  description:
+    '`off`: every signup waits for an operator. `all`: every signup is active at once. `email_domains`: signups whose contact email is in one of `domains` are active at once.',
   request: { body: jsonBody(AutoApprovalPolicy) },
   responses: { 200: json(AutoApprovalPolicy, 'The policy now in force') },
 });
@@ -158,15 +198,20 @@ let admin = newRouter()
   .openapi(listTenantsRoute, async (c) => {
     const { db } = c.var.services;
     const q = c.req.valid('query');
-    const page = await paginateById(q.cursor, q.limit, (before, n) =>
-      db
-        .selectFrom('tenants')
-        .selectAll()
-        .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
-        .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-        .orderBy('id', 'desc')
-        .limit(n)
-        .execute(), toTenant);
+    const page = await paginateById(
+      q.cursor,
+      q.limit,
+      (before, n) =>
+        db
+          .selectFrom('tenants')
+          .selectAll()
+          .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
+          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
+          .orderBy('id', 'desc')
+          .limit(n)
+          .execute(),
+      toTenant,
+    );
     return c.json(page, 200);
   })
   .openapi(getAdminTenantRoute, async (c) => {
@@ -175,18 +220,44 @@ let admin = newRouter()
     const row = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) throw notFound('tenant');
     const [events, owner, count] = await Promise.all([
-      db.selectFrom('tenant_status_events').selectAll().where('tenant_id', '=', id).orderBy('id', 'asc').execute(),
-      db.selectFrom('members').select('email').where('tenant_id', '=', id).where('role', '=', 'owner').orderBy('id').executeTakeFirst(),
-      db.selectFrom('members').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', id).executeTakeFirstOrThrow(),
+      db
+        .selectFrom('tenant_status_events')
+        .selectAll()
+        .where('tenant_id', '=', id)
+        .orderBy('id', 'asc')
+        .execute(),
+      db
+        .selectFrom('members')
+        .select('email')
+        .where('tenant_id', '=', id)
+        .where('role', '=', 'owner')
+        .orderBy('id')
+        .executeTakeFirst(),
+      db
+        .selectFrom('members')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('tenant_id', '=', id)
+        .executeTakeFirstOrThrow(),
     ]);
-    return c.json({ ...toTenant(row), owner_email: owner?.email ?? null, member_count: Number(count.n), status_history: events.map(toEvent) }, 200);
+    return c.json(
+      {
+        ...toTenant(row),
+        owner_email: owner?.email ?? null,
+        member_count: Number(count.n),
+        status_history: events.map(toEvent),
+      },
+      200,
+    );
   })
   .openapi(getPolicyRoute, async (c) => c.json(await getAutoApprovalPolicy(c.var.services.db), 200))
   .openapi(putPolicyRoute, async (c) => {
     const { db, now } = c.var.services;
     const policy = c.req.valid('json');
     await setAutoApprovalPolicy(db, policy, now());
-    c.var.log.info({ event: 'operator.auto_approval_changed', mode: policy.mode, actor: c.var.principal.id }, 'auto-approval policy changed');
+    c.var.log.info(
+      { event: 'operator.auto_approval_changed', mode: policy.mode, actor: c.var.principal.id },
+      'auto-approval policy changed',
+    );
     return c.json(policy, 200);
   });
 
@@ -195,8 +266,18 @@ for (const action of Object.keys(TENANT_ACTIONS) as TenantAction[]) {
     const { db, now } = c.var.services;
     const { id } = c.req.valid('param');
     const { reason } = c.req.valid('json') as { reason?: string };
-    const tenant = await transitionTenant(db, id, action, `operator:${c.var.principal.id}`, reason, now());
-    c.var.log.info({ event: `tenant.${action}`, tenant_id: id, actor: c.var.principal.id }, `tenant ${action}`);
+    const tenant = await transitionTenant(
+      db,
+      id,
+      action,
+      `operator:${c.var.principal.id}`,
+      reason,
+      now(),
+    );
+    c.var.log.info(
+      { event: `tenant.${action}`, tenant_id: id, actor: c.var.principal.id },
+      `tenant ${action}`,
+    );
     return c.json(tenant, 200);
   }) as typeof admin;
 }

@@ -31,15 +31,25 @@ export function toTenant(r: TenantsTable): Tenant {
 const POLICY_KEY = 'auto_approval_policy';
 
 export async function getAutoApprovalPolicy(db: Db | Tx): Promise<AutoApprovalPolicy> {
-  const row = await db.selectFrom('platform_settings').select('value').where('key', '=', POLICY_KEY).executeTakeFirst();
+  const row = await db
+    .selectFrom('platform_settings')
+    .select('value')
+    .where('key', '=', POLICY_KEY)
+    .executeTakeFirst();
   return row ? (JSON.parse(row.value) as AutoApprovalPolicy) : { mode: 'off' };
 }
 
-export async function setAutoApprovalPolicy(db: Db, policy: AutoApprovalPolicy, now: number): Promise<void> {
+export async function setAutoApprovalPolicy(
+  db: Db,
+  policy: AutoApprovalPolicy,
+  now: number,
+): Promise<void> {
   await db
     .insertInto('platform_settings')
     .values({ key: POLICY_KEY, value: JSON.stringify(policy), updated_at: now })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value: JSON.stringify(policy), updated_at: now }))
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet({ value: JSON.stringify(policy), updated_at: now }),
+    )
     .execute();
 }
 
@@ -104,28 +114,48 @@ export async function signup(db: Db, input: SignupInput, now: number) {
         .execute();
       await tx
         .insertInto('tenant_status_events')
-        .values({ tenant_id: tenantId, from_status: null, to_status: row.status, actor: approved ? 'system:auto_approval' : 'system:signup', reason: row.status_reason, created_at: now })
+        .values({
+          tenant_id: tenantId,
+          from_status: null,
+          to_status: row.status,
+          actor: approved ? 'system:auto_approval' : 'system:signup',
+          reason: row.status_reason,
+          created_at: now,
+        })
         .execute();
       return { tenant: toTenant(row), ownerId };
     });
   } catch (err) {
     if (isUniqueViolation(err)) {
-      throw new ApiError('already_exists', 'An account with this email already exists', { param: 'contact_email' });
+      throw new ApiError('already_exists', 'An account with this email already exists', {
+        param: 'contact_email',
+      });
     }
     throw err;
   }
 }
 
 /** Applies an operator action (approve, reject, suspend, reactivate) if the table allows it. */
-export async function transitionTenant(db: Db, id: string, action: TenantAction, actor: string, reason: string | undefined, now: number) {
+export async function transitionTenant(
+  db: Db,
+  id: string,
+  action: TenantAction,
+  actor: string,
+  reason: string | undefined,
+  now: number,
+) {
   const rule = TENANT_ACTIONS[action];
   return db.transaction().execute(async (tx) => {
     const row = await tx.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) throw notFound('tenant');
     if (!(rule.from as readonly string[]).includes(row.status)) {
-      throw new ApiError('invalid_state_transition', `Cannot ${action} a tenant that is ${row.status}`, {
-        details: { current_status: row.status, allowed_from: rule.from },
-      });
+      throw new ApiError(
+        'invalid_state_transition',
+        `Cannot ${action} a tenant that is ${row.status}`,
+        {
+          details: { current_status: row.status, allowed_from: rule.from },
+        },
+      );
     }
     const next: TenantsTable = {
       ...row,
@@ -136,12 +166,24 @@ export async function transitionTenant(db: Db, id: string, action: TenantAction,
     };
     await tx
       .updateTable('tenants')
-      .set({ status: next.status, status_reason: next.status_reason, updated_at: now, approved_at: next.approved_at })
+      .set({
+        status: next.status,
+        status_reason: next.status_reason,
+        updated_at: now,
+        approved_at: next.approved_at,
+      })
       .where('id', '=', id)
       .execute();
     await tx
       .insertInto('tenant_status_events')
-      .values({ tenant_id: id, from_status: row.status, to_status: rule.to, actor, reason: reason ?? null, created_at: now })
+      .values({
+        tenant_id: id,
+        from_status: row.status,
+        to_status: rule.to,
+        actor,
+        reason: reason ?? null,
+        created_at: now,
+      })
       .execute();
     return toTenant(next);
   });

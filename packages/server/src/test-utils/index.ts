@@ -73,7 +73,9 @@ export interface TestServer {
   advance(ms: number): void;
   call<T = any>(method: string, url: string, opts?: CallOptions): Promise<CallResult<T>>;
   /** Signs up a tenant, approves it, logs the owner in. */
-  tenant(name: string): Promise<{ tenantId: string; ownerId: string; token: string; email: string }>;
+  tenant(
+    name: string,
+  ): Promise<{ tenantId: string; ownerId: string; token: string; email: string }>;
   close(): Promise<void>;
 }
 
@@ -111,10 +113,17 @@ export async function createTestServer(env: Record<string, string> = {}): Promis
     let body: string | undefined;
     if (opts.rawBody !== undefined) body = opts.rawBody;
     else if (opts.body !== undefined) body = JSON.stringify(opts.body);
-    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+    if (
+      body !== undefined &&
+      !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')
+    ) {
       headers['content-type'] = 'application/json';
     }
-    const res = await app.request(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const res = await app.request(url, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -131,13 +140,22 @@ export async function createTestServer(env: Record<string, string> = {}): Promis
     const email = `owner${n}-${randomBytes(4).toString('hex')}@${name.toLowerCase().replace(/[^a-z0-9]/g, '')}.example`;
     const password = 'correct-horse-battery';
     const s = await call('POST', '/v1/signup', {
-      body: { company_name: name, contact_name: `${name} Owner`, contact_email: email, owner_password: password },
+      body: {
+        company_name: name,
+        contact_name: `${name} Owner`,
+        contact_email: email,
+        owner_password: password,
+      },
     });
     if (s.status !== 201) throw new Error(`signup failed: ${s.status} ${JSON.stringify(s.body)}`);
     const tenantId = s.body.tenant.id as string;
     if (s.body.tenant.status !== 'active') {
-      const a = await call('POST', `/v1/admin/tenants/${tenantId}/approve`, { token: operator.token, body: {} });
-      if (a.status !== 200) throw new Error(`approve failed: ${a.status} ${JSON.stringify(a.body)}`);
+      const a = await call('POST', `/v1/admin/tenants/${tenantId}/approve`, {
+        token: operator.token,
+        body: {},
+      });
+      if (a.status !== 200)
+        throw new Error(`approve failed: ${a.status} ${JSON.stringify(a.body)}`);
     }
     const l = await call('POST', '/v1/auth/login', { body: { email, password } });
     if (l.status !== 200) throw new Error(`login failed: ${l.status} ${JSON.stringify(l.body)}`);

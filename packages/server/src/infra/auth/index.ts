@@ -1,4 +1,4 @@
-import { ROLE_SCOPES, type Role, type Scope, SCOPES, TOKEN_PREFIXES } from '@astrdesk/protocol';
+import { ROLE_SCOPES, type Role, SCOPES, type Scope, TOKEN_PREFIXES } from '@astrdesk/protocol';
 import type { MiddlewareHandler } from 'hono';
 import { safeEqual, sha256Hex } from '../crypto/index.js';
 import { toBool } from '../db/index.js';
@@ -23,23 +23,43 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 const denied = (code: 'invalid_token' | 'token_expired' | 'token_revoked', what: string) =>
-  new ApiError(code, code === 'invalid_token' ? `Invalid ${what}` : `This ${what} has ${code === 'token_expired' ? 'expired' : 'been revoked'}`);
+  new ApiError(
+    code,
+    code === 'invalid_token'
+      ? `Invalid ${what}`
+      : `This ${what} has ${code === 'token_expired' ? 'expired' : 'been revoked'}`,
+  );
 
 /** Resolves a bearer token to a principal, or throws the ApiError that explains why not. */
-export async function resolvePrincipal(s: Services, token: string): Promise<{ principal: Principal; tenantStatus: string | null }> {
+export async function resolvePrincipal(
+  s: Services,
+  token: string,
+): Promise<{ principal: Principal; tenantStatus: string | null }> {
   const now = s.now();
   const hash = sha256Hex(token);
   if (token.startsWith(TOKEN_PREFIXES.apiKey)) {
     const row = await s.db
       .selectFrom('api_keys as k')
       .innerJoin('tenants as t', 't.id', 'k.tenant_id')
-      .select(['k.id', 'k.tenant_id', 'k.name', 'k.prefix', 'k.scopes', 'k.expires_at', 'k.revoked_at', 'k.rate_limit_per_minute', 't.status'])
+      .select([
+        'k.id',
+        'k.tenant_id',
+        'k.name',
+        'k.prefix',
+        'k.scopes',
+        'k.expires_at',
+        'k.revoked_at',
+        'k.rate_limit_per_minute',
+        't.status',
+      ])
       .where('k.secret_hash', '=', hash)
       .executeTakeFirst();
     if (!row) throw denied('invalid_token', 'API key');
     if (row.revoked_at !== null) throw denied('token_revoked', 'API key');
     if (row.expires_at !== null && row.expires_at <= now) throw denied('token_expired', 'API key');
-    const scopes = (JSON.parse(row.scopes) as Scope[]).filter((x) => (SCOPES as readonly string[]).includes(x));
+    const scopes = (JSON.parse(row.scopes) as Scope[]).filter((x) =>
+      (SCOPES as readonly string[]).includes(x),
+    );
     const principal: Principal = {
       kind: 'api_key',
       id: row.id,
@@ -54,9 +74,17 @@ export async function resolvePrincipal(s: Services, token: string): Promise<{ pr
       const d = await s.rateLimiter.take(`t:${row.tenant_id}:ratelimit:key:${row.id}`, limit, now);
       if (!d.allowed) {
         const retryAfter = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
-        throw new ApiError('rate_limited', `Rate limit of ${limit} requests per minute exceeded for this API key`, {
-          headers: { 'Retry-After': String(retryAfter), 'RateLimit-Limit': String(limit), 'RateLimit-Remaining': '0' },
-        });
+        throw new ApiError(
+          'rate_limited',
+          `Rate limit of ${limit} requests per minute exceeded for this API key`,
+          {
+            headers: {
+              'Retry-After': String(retryAfter),
+              'RateLimit-Limit': String(limit),
+              'RateLimit-Remaining': '0',
+            },
+          },
+        );
       }
       s.usage.record(row.id, row.tenant_id, now);
     }
@@ -67,13 +95,23 @@ export async function resolvePrincipal(s: Services, token: string): Promise<{ pr
       .selectFrom('sessions as s')
       .innerJoin('members as m', 'm.id', 's.member_id')
       .innerJoin('tenants as t', 't.id', 's.tenant_id')
-      .select(['s.id as session_id', 's.expires_at', 's.revoked_at', 'm.id as member_id', 'm.tenant_id', 'm.role', 'm.disabled', 't.status'])
+      .select([
+        's.id as session_id',
+        's.expires_at',
+        's.revoked_at',
+        'm.id as member_id',
+        'm.tenant_id',
+        'm.role',
+        'm.disabled',
+        't.status',
+      ])
       .where('s.token_hash', '=', hash)
       .executeTakeFirst();
     if (!row) throw denied('invalid_token', 'session');
     if (row.revoked_at !== null) throw denied('token_revoked', 'session');
     if (row.expires_at <= now) throw denied('token_expired', 'session');
-    if (toBool(row.disabled)) throw new ApiError('member_disabled', 'This member has been disabled');
+    if (toBool(row.disabled))
+      throw new ApiError('member_disabled', 'This member has been disabled');
     const role = row.role as Role;
     return {
       principal: {
@@ -91,17 +129,48 @@ export async function resolvePrincipal(s: Services, token: string): Promise<{ pr
   if (token.startsWith(TOKEN_PREFIXES.operator)) {
     const envToken = s.config.ASTRDESK_OPERATOR_TOKEN;
     if (envToken && safeEqual(token, envToken)) {
-      return { principal: { kind: 'operator', id: 'opr_env', tenantId: null, scopes: SCOPES, credentialId: 'opr_env' }, tenantStatus: null };
+      return {
+        principal: {
+          kind: 'operator',
+          id: 'opr_env',
+          tenantId: null,
+          scopes: SCOPES,
+          credentialId: 'opr_env',
+        },
+        tenantStatus: null,
+      };
     }
-    const row = await s.db.selectFrom('operators').select(['id', 'revoked_at']).where('token_hash', '=', hash).executeTakeFirst();
+    const row = await s.db
+      .selectFrom('operators')
+      .select(['id', 'revoked_at'])
+      .where('token_hash', '=', hash)
+      .executeTakeFirst();
     if (!row) throw denied('invalid_token', 'operator token');
     if (row.revoked_at !== null) throw denied('token_revoked', 'operator token');
-    return { principal: { kind: 'operator', id: row.id, tenantId: null, scopes: SCOPES, credentialId: row.id }, tenantStatus: null };
+    return {
+      principal: {
+        kind: 'operator',
+        id: row.id,
+        tenantId: null,
+        scopes: SCOPES,
+        credentialId: row.id,
+      },
+      tenantStatus: null,
+    };
   }
   // An operator token from the environment need not carry our prefix.
   const envToken = s.config.ASTRDESK_OPERATOR_TOKEN;
   if (envToken && safeEqual(token, envToken)) {
-    return { principal: { kind: 'operator', id: 'opr_env', tenantId: null, scopes: SCOPES, credentialId: 'opr_env' }, tenantStatus: null };
+    return {
+      principal: {
+        kind: 'operator',
+        id: 'opr_env',
+        tenantId: null,
+        scopes: SCOPES,
+        credentialId: 'opr_env',
+      },
+      tenantStatus: null,
+    };
   }
   throw denied('invalid_token', 'token');
 }
@@ -120,20 +189,27 @@ export function requireAuth(auth: RouteAuth): MiddlewareHandler<AppEnv> {
     const { principal, tenantStatus } = await resolvePrincipal(c.var.services, token);
     c.set('principal', principal);
     if (auth === 'operator') {
-      if (principal.kind !== 'operator') throw new ApiError('forbidden', 'This route is for platform operators');
+      if (principal.kind !== 'operator')
+        throw new ApiError('forbidden', 'This route is for platform operators');
       return next();
     }
     if (principal.kind !== 'operator') {
       if (tenantStatus !== 'active') {
-        throw new ApiError('tenant_not_active', `This tenant is ${tenantStatus}; only active tenants' credentials work`, {
-          details: { tenant_status: tenantStatus },
-        });
+        throw new ApiError(
+          'tenant_not_active',
+          `This tenant is ${tenantStatus}; only active tenants' credentials work`,
+          {
+            details: { tenant_status: tenantStatus },
+          },
+        );
       }
       c.set('tenantId', principal.tenantId);
     }
     if (auth === 'any') return next();
-    if (principal.kind === 'operator') throw new ApiError('forbidden', 'Operators act on tenants through /v1/admin');
-    if (auth.sessionOnly && principal.kind !== 'member') throw new ApiError('forbidden', 'This route needs a member session');
+    if (principal.kind === 'operator')
+      throw new ApiError('forbidden', 'Operators act on tenants through /v1/admin');
+    if (auth.sessionOnly && principal.kind !== 'member')
+      throw new ApiError('forbidden', 'This route needs a member session');
     if (!principal.scopes.includes(auth.scope)) {
       throw new ApiError('insufficient_scope', `This credential lacks the "${auth.scope}" scope`, {
         details: { required_scope: auth.scope },

@@ -59,7 +59,9 @@ describe('SecretBox', () => {
   it('rotates: old values open after a new key is added, and re-encrypt under it', () => {
     const old = new SecretBox([{ kid: 'k1', key: key(1) }]);
     const ct = old.encrypt('v');
-    const rotated = SecretBox.fromEnv(`k2:${key(2).toString('base64')},k1:${key(1).toString('base64')}`);
+    const rotated = SecretBox.fromEnv(
+      `k2:${key(2).toString('base64')},k1:${key(1).toString('base64')}`,
+    );
     expect(rotated.decrypt(ct)).toBe('v');
     const re = rotated.rotate(ct);
     expect(re.split('.')[1]).toBe('k2');

@@ -70,8 +70,12 @@ const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
 
 function scrypt(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number) {
   return new Promise<Buffer>((resolve, reject) => {
-    scryptCb(password.normalize('NFKC'), salt, keylen, { N, r, p, maxmem: 64 * 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(key),
+    scryptCb(
+      password.normalize('NFKC'),
+      salt,
+      keylen,
+      { N, r, p, maxmem: 64 * 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(key)),
     );
   });
 }
@@ -87,7 +91,14 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [alg, n, r, p, salt, hash] = stored.split('$');
   if (alg !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64url');
-  const got = await scrypt(password, Buffer.from(salt, 'base64url'), Number(n), Number(r), Number(p), expected.length);
+  const got = await scrypt(
+    password,
+    Buffer.from(salt, 'base64url'),
+    Number(n),
+    Number(r),
+    Number(p),
+    expected.length,
+  );
   return timingSafeEqual(got, expected);
 }
 
@@ -115,7 +126,8 @@ export class SecretBox {
     if (keys.length === 0) throw new Error('SecretBox needs at least one master key');
     for (const k of keys) {
       if (k.key.length !== 32) throw new Error(`master key ${k.kid} must be 32 bytes`);
-      if (!/^[A-Za-z0-9_-]{1,32}$/.test(k.kid)) throw new Error(`master key id ${k.kid} must be [A-Za-z0-9_-]{1,32}`);
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(k.kid))
+        throw new Error(`master key id ${k.kid} must be [A-Za-z0-9_-]{1,32}`);
     }
     this.#keys = new Map(keys.map((k) => [k.kid, k.key]));
     this.#activeKid = keys[0]!.kid;
@@ -130,7 +142,10 @@ export class SecretBox {
    * @example SecretBox.fromEnv('k2:' + newKey + ',k1:' + oldKey)
    */
   static fromEnv(value: string): SecretBox {
-    const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     return new SecretBox(
       parts.map((part, i) => {
         const idx = part.indexOf(':');
@@ -151,14 +166,19 @@ export class SecretBox {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', dek, iv);
     cipher.setAAD(Buffer.from(`astrdesk:data:${context}`));
-    const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const ct = Buffer.concat([
+      cipher.update(plaintext, 'utf8'),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
     const b = (x: Buffer) => x.toString('base64url');
     return ['v1', this.#activeKid, b(wrapIv), b(wrapped), b(iv), b(ct)].join('.');
   }
 
   decrypt(envelope: string, context = ''): string {
     const [v, kid, wrapIvB, wrappedB, ivB, ctB] = envelope.split('.');
-    if (v !== 'v1' || !kid || !wrapIvB || !wrappedB || !ivB || !ctB) throw new Error('not a v1 secret envelope');
+    if (v !== 'v1' || !kid || !wrapIvB || !wrappedB || !ivB || !ctB)
+      throw new Error('not a v1 secret envelope');
     const master = this.#keys.get(kid);
     if (!master) throw new Error(`unknown master key id ${kid}`);
     const open = (key: Buffer, ivB64: string, dataB64: string, aad: string) => {

@@ -8,7 +8,11 @@ import { SecretBox } from './index.js';
  * The master key from `ASTRDESK_MASTER_KEY`, or — for development only — one generated once
  * into `DATA_DIR/master.key` (mode 0600) with a warning, so a fresh checkout just runs.
  */
-export function loadSecretBox(opts: { masterKey?: string | undefined; dataDir: string; log: Logger }): SecretBox {
+export function loadSecretBox(opts: {
+  masterKey?: string | undefined;
+  dataDir: string;
+  log: Logger;
+}): SecretBox {
   if (opts.masterKey) return SecretBox.fromEnv(opts.masterKey);
   const file = path.join(opts.dataDir, 'master.key');
   let value: string;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { migrationProvider, migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -38,7 +38,8 @@ export interface DatabaseHandle {
 export function openDatabase(target: DatabaseTarget): DatabaseHandle {
   let db: Db;
   if (target.kind === 'sqlite') {
-    if (target.file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(target.file)), { recursive: true });
+    if (target.file !== ':memory:')
+      fs.mkdirSync(path.dirname(path.resolve(target.file)), { recursive: true });
     const sqlite = new SQLite(target.file);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
@@ -47,7 +48,8 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
     const schema = target.schema;
-    if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+    if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+      throw new Error(`invalid schema name ${schema}`);
     const pool = new pg.Pool({
       connectionString: target.url,
       max: target.poolSize ?? 10,
@@ -63,7 +65,9 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
   let schemaReady: Promise<void> | undefined;
   const ensureSchema = () => {
     if (target.kind !== 'postgres' || !target.schema) return Promise.resolve();
-    schemaReady ??= sql`create schema if not exists ${sql.id(target.schema)}`.execute(db).then(() => {});
+    schemaReady ??= sql`create schema if not exists ${sql.id(target.schema)}`
+      .execute(db)
+      .then(() => {});
     return schemaReady;
   };
 
@@ -78,7 +82,10 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
     },
     async migrationsApplied() {
       const list = await migrator.getMigrations();
-      return list.length === Object.keys(migrations).length && list.every((m) => m.executedAt !== undefined);
+      return (
+        list.length === Object.keys(migrations).length &&
+        list.every((m) => m.executedAt !== undefined)
+      );
     },
     async ping() {
       await sql`select 1`.execute(db);
@@ -102,5 +109,9 @@ export function iso(ms: number | null): string | null {
 /** True for a unique-constraint violation on either database. */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    e?.code === '23505' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }

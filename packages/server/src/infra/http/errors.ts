@@ -1,8 +1,4 @@
-import {
-  describeErrorCode,
-  type ErrorCode,
-  type ErrorEnvelope,
-} from '@astrdesk/protocol';
+import { describeErrorCode, type ErrorCode, type ErrorEnvelope } from '@astrdesk/protocol';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -25,7 +21,11 @@ export class ApiError extends Error {
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { param?: string; details?: Record<string, unknown>; headers?: Record<string, string> } = {},
+    opts: {
+      param?: string;
+      details?: Record<string, unknown>;
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(message);
     this.name = 'ApiError';
@@ -79,9 +79,17 @@ export function fromZodError(error: ZodError, target: string): ApiError {
       : `Invalid ${where}${param ? ` field "${param}"` : ''}: ${first.message}`
     : `Invalid ${where}`;
   return new ApiError('validation_failed', message, {
-    ...(first?.code === 'unrecognized_keys' ? { param: first.keys[0] ?? '' } : param ? { param } : {}),
+    ...(first?.code === 'unrecognized_keys'
+      ? { param: first.keys[0] ?? '' }
+      : param
+        ? { param }
+        : {}),
     details: {
-      issues: error.issues.map((i) => ({ path: i.path.join('.'), code: i.code, message: i.message })),
+      issues: error.issues.map((i) => ({
+        path: i.path.join('.'),
+        code: i.code,
+        message: i.message,
+      })),
     },
   });
 }
@@ -91,10 +99,13 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof HTTPException) {
     const status = err.status;
-    if (status === 400 && /json/i.test(err.message)) return new ApiError('invalid_json', 'Malformed JSON in request body');
+    if (status === 400 && /json/i.test(err.message))
+      return new ApiError('invalid_json', 'Malformed JSON in request body');
     if (status === 413) return new ApiError('payload_too_large', 'Request body too large');
-    if (status === 415) return new ApiError('unsupported_media_type', 'Content-Type must be application/json');
-    if (status === 401) return new ApiError('unauthenticated', err.message || 'Authentication required');
+    if (status === 415)
+      return new ApiError('unsupported_media_type', 'Content-Type must be application/json');
+    if (status === 401)
+      return new ApiError('unauthenticated', err.message || 'Authentication required');
     if (status === 404) return new ApiError('not_found', err.message || 'Not found');
     if (status < 500) return new ApiError('validation_failed', err.message || 'Bad request');
   }

@@ -14,7 +14,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-function expectEnvelope(r: { status: number; body: unknown; headers: Headers }, status: number, code: string) {
+function expectEnvelope(
+  r: { status: number; body: unknown; headers: Headers },
+  status: number,
+  code: string,
+) {
   expect(r.status).toBe(status);
   const parsed = ErrorEnvelope.safeParse(r.body);
   expect(parsed.success, JSON.stringify(r.body)).toBe(true);
@@ -26,42 +30,72 @@ function expectEnvelope(r: { status: number; body: unknown; headers: Headers }, 
 
 describe('bad input gets the error envelope, never a 500', () => {
   it('malformed JSON', async () => {
-    const r = await t.call('POST', '/v1/members', { token: owner.token, rawBody: '{"email": "a@b.example", ' });
+    const r = await t.call('POST', '/v1/members', {
+      token: owner.token,
+      rawBody: '{"email": "a@b.example", ',
+    });
     expectEnvelope(r, 400, 'invalid_json');
   });
 
   it('wrong types name the field', async () => {
-    const r = await t.call('POST', '/v1/members', { token: owner.token, body: { email: 42, name: ['x'] } });
+    const r = await t.call('POST', '/v1/members', {
+      token: owner.token,
+      body: { email: 42, name: ['x'] },
+    });
     const e = expectEnvelope(r, 400, 'validation_failed');
     expect(e.param).toBe('email');
     expect((e.details as { issues: unknown[] }).issues.length).toBe(2);
   });
 
   it('unknown fields where the schema is strict', async () => {
-    const r = await t.call('PATCH', '/v1/tenant', { token: owner.token, body: { company_name: 'x', tenant_id: 'tnt_other' } });
+    const r = await t.call('PATCH', '/v1/tenant', {
+      token: owner.token,
+      body: { company_name: 'x', tenant_id: 'tnt_other' },
+    });
     const e = expectEnvelope(r, 400, 'validation_failed');
     expect(e.param).toBe('tenant_id');
     expect(e.message).toMatch(/Unknown field/);
   });
 
   it('a JSON body that is not an object', async () => {
-    expectEnvelope(await t.call('PATCH', '/v1/tenant', { token: owner.token, rawBody: '[1,2]' }), 400, 'validation_failed');
-    expectEnvelope(await t.call('PATCH', '/v1/tenant', { token: owner.token, rawBody: 'null' }), 400, 'validation_failed');
+    expectEnvelope(
+      await t.call('PATCH', '/v1/tenant', { token: owner.token, rawBody: '[1,2]' }),
+      400,
+      'validation_failed',
+    );
+    expectEnvelope(
+      await t.call('PATCH', '/v1/tenant', { token: owner.token, rawBody: 'null' }),
+      400,
+      'validation_failed',
+    );
   });
 
   it('oversized body answers 413', async () => {
-    const r = await t.call('PATCH', '/v1/tenant', { token: owner.token, body: { company_name: 'x'.repeat(10_000) } });
+    const r = await t.call('PATCH', '/v1/tenant', {
+      token: owner.token,
+      body: { company_name: 'x'.repeat(10_000) },
+    });
     expectEnvelope(r, 413, 'payload_too_large');
   });
 
   it('wrong content type answers 415', async () => {
-    const r = await t.call('PATCH', '/v1/tenant', { token: owner.token, rawBody: 'company_name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const r = await t.call('PATCH', '/v1/tenant', {
+      token: owner.token,
+      rawBody: 'company_name=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expectEnvelope(r, 415, 'unsupported_media_type');
   });
 
   it('bad cursors answer 400 invalid_cursor', async () => {
-    for (const cursor of ['garbage!!', Buffer.from('{"id":5}').toString('base64url'), Buffer.from('[]').toString('base64url')]) {
-      const r = await t.call('GET', `/v1/members?cursor=${encodeURIComponent(cursor)}`, { token: owner.token });
+    for (const cursor of [
+      'garbage!!',
+      Buffer.from('{"id":5}').toString('base64url'),
+      Buffer.from('[]').toString('base64url'),
+    ]) {
+      const r = await t.call('GET', `/v1/members?cursor=${encodeURIComponent(cursor)}`, {
+        token: owner.token,
+      });
       expect(expectEnvelope(r, 400, 'invalid_cursor').param).toBe('cursor');
     }
   });
@@ -73,13 +107,23 @@ describe('bad input gets the error envelope, never a 500', () => {
 
   it('unknown routes answer 404 route_not_found', async () => {
     expectEnvelope(await t.call('GET', '/v1/nope'), 404, 'route_not_found');
-    expectEnvelope(await t.call('DELETE', '/v1/tenant', { token: owner.token }), 404, 'route_not_found');
+    expectEnvelope(
+      await t.call('DELETE', '/v1/tenant', { token: owner.token }),
+      404,
+      'route_not_found',
+    );
   });
 
   it('unexpected errors become a bare 500 envelope', () => {
     const e = toApiError(new Error('db password is hunter2'));
-    expect(e).toMatchObject({ code: 'internal_error', status: 500, message: 'Internal server error' });
-    expect(toApiError(new HTTPException(400, { message: 'Malformed JSON in request body' })).code).toBe('invalid_json');
+    expect(e).toMatchObject({
+      code: 'internal_error',
+      status: 500,
+      message: 'Internal server error',
+    });
+    expect(
+      toApiError(new HTTPException(400, { message: 'Malformed JSON in request body' })).code,
+    ).toBe('invalid_json');
     expect(toApiError(new ApiError('not_found', 'x')).status).toBe(404);
   });
 });
@@ -88,15 +132,27 @@ describe('request ids', () => {
   it('every response carries x-request-id; a sane incoming one is kept', async () => {
     const own = await t.call('GET', '/healthz', { headers: { 'x-request-id': 'trace-abc.123' } });
     expect(own.headers.get('x-request-id')).toBe('trace-abc.123');
-    const fresh = await t.call('GET', '/healthz', { headers: { 'x-request-id': 'bad id with spaces' } });
+    const fresh = await t.call('GET', '/healthz', {
+      headers: { 'x-request-id': 'bad id with spaces' },
+    });
     expect(fresh.headers.get('x-request-id')).toMatch(/^req_/);
   });
 
   it('logs one JSON line per request with request id, tenant, route, status and ms', async () => {
-    const r = await t.call('GET', '/v1/members', { token: owner.token, headers: { 'x-request-id': 'log-check-1' } });
+    const r = await t.call('GET', '/v1/members', {
+      token: owner.token,
+      headers: { 'x-request-id': 'log-check-1' },
+    });
     expect(r.status).toBe(200);
-    const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.request_id === 'log-check-1' && l.msg === 'request');
-    expect(line).toMatchObject({ tenant_id: owner.tenantId, method: 'GET', route: '/v1/members', status: 200 });
+    const line = t.logs
+      .map((l) => JSON.parse(l))
+      .find((l) => l.request_id === 'log-check-1' && l.msg === 'request');
+    expect(line).toMatchObject({
+      tenant_id: owner.tenantId,
+      method: 'GET',
+      route: '/v1/members',
+      status: 200,
+    });
     expect(typeof line.ms).toBe('number');
   });
 });
@@ -117,22 +173,46 @@ describe('Idempotency-Key', () => {
 
   it('refuses the same key with a different request (422)', async () => {
     const headers = { 'idempotency-key': 'key-create-2' };
-    await t.call('POST', '/v1/api-keys', { token: owner.token, body: { name: 'a', scopes: ['tenant:read'] }, headers });
-    const r = await t.call('POST', '/v1/api-keys', { token: owner.token, body: { name: 'b', scopes: ['tenant:read'] }, headers });
+    await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'a', scopes: ['tenant:read'] },
+      headers,
+    });
+    const r = await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'b', scopes: ['tenant:read'] },
+      headers,
+    });
     expectEnvelope(r, 422, 'idempotency_key_mismatch');
   });
 
   it('keys are per credential, and expire after 24 h', async () => {
     const other = await t.tenant('IdemOther');
     const headers = { 'idempotency-key': 'shared-key' };
-    const a = await t.call('POST', '/v1/api-keys', { token: owner.token, body: { name: 'x', scopes: ['tenant:read'] }, headers });
-    const b = await t.call('POST', '/v1/api-keys', { token: other.token, body: { name: 'x', scopes: ['tenant:read'] }, headers });
+    const a = await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'x', scopes: ['tenant:read'] },
+      headers,
+    });
+    const b = await t.call('POST', '/v1/api-keys', {
+      token: other.token,
+      body: { name: 'x', scopes: ['tenant:read'] },
+      headers,
+    });
     expect(b.body.id).not.toBe(a.body.id);
     // Within 24 h a different body under the same key is refused; after 24 h the key is free again.
-    const early = await t.call('POST', '/v1/api-keys', { token: owner.token, body: { name: 'y', scopes: ['tenant:read'] }, headers });
+    const early = await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'y', scopes: ['tenant:read'] },
+      headers,
+    });
     expect(early.status).toBe(422);
     t.advance(24 * 60 * 60 * 1000 + 1000);
-    const later = await t.call('POST', '/v1/api-keys', { token: owner.token, body: { name: 'y', scopes: ['tenant:read'] }, headers });
+    const later = await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'y', scopes: ['tenant:read'] },
+      headers,
+    });
     expect(later.status).toBe(201);
     expect(later.body.name).toBe('y');
   });
@@ -142,20 +222,42 @@ describe('secrets stay out of logs and responses', () => {
   it('no password, API key secret, session or operator token appears in any log line', async () => {
     const password = 'very-secret-password-4711';
     const s = await t.call('POST', '/v1/signup', {
-      body: { company_name: 'Leak Co', contact_name: 'L', contact_email: 'leak@leak.example', owner_password: password },
+      body: {
+        company_name: 'Leak Co',
+        contact_name: 'L',
+        contact_email: 'leak@leak.example',
+        owner_password: password,
+      },
     });
-    await t.call('POST', `/v1/admin/tenants/${s.body.tenant.id}/approve`, { token: t.operatorToken, body: {} });
-    const login = await t.call('POST', '/v1/auth/login', { body: { email: 'leak@leak.example', password } });
+    await t.call('POST', `/v1/admin/tenants/${s.body.tenant.id}/approve`, {
+      token: t.operatorToken,
+      body: {},
+    });
+    const login = await t.call('POST', '/v1/auth/login', {
+      body: { email: 'leak@leak.example', password },
+    });
     const session: string = login.body.token;
-    const key = await t.call('POST', '/v1/api-keys', { token: session, body: { name: 'leaky', scopes: ['tenant:read'] } });
+    const key = await t.call('POST', '/v1/api-keys', {
+      token: session,
+      body: { name: 'leaky', scopes: ['tenant:read'] },
+    });
     const secret: string = key.body.secret;
     await t.call('GET', '/v1/tenant', { token: secret });
     await t.call('GET', '/v1/tenant', { token: `${secret}x` });
-    await t.call('POST', '/v1/auth/login', { body: { email: 'leak@leak.example', password: `${password}-wrong` } });
+    await t.call('POST', '/v1/auth/login', {
+      body: { email: 'leak@leak.example', password: `${password}-wrong` },
+    });
     const all = t.logs.join('\n');
     expect(all.length).toBeGreaterThan(0);
     expect(all).toContain(key.body.id); // the key is referred to by id...
-    for (const s of [password, secret, secret.slice(4), session, session.slice(4), t.operatorToken]) {
+    for (const s of [
+      password,
+      secret,
+      secret.slice(4),
+      session,
+      session.slice(4),
+      t.operatorToken,
+    ]) {
       expect(all).not.toContain(s); // ...never by its secret
     }
   });

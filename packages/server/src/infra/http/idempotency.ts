@@ -19,7 +19,9 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     const key = c.req.header('idempotency-key');
     if (key === undefined) return next();
     if (key.length < 1 || key.length > 255) {
-      throw new ApiError('validation_failed', 'Idempotency-Key must be 1–255 characters', { param: 'Idempotency-Key' });
+      throw new ApiError('validation_failed', 'Idempotency-Key must be 1–255 characters', {
+        param: 'Idempotency-Key',
+      });
     }
     const { db, now } = c.var.services;
     const principalId = c.var.principal.credentialId;
@@ -30,7 +32,15 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     const claim = () =>
       db
         .insertInto('idempotency_keys')
-        .values({ principal_id: principalId, key, request_hash: requestHash, state: 'in_progress', status_code: null, response_body: null, created_at: t })
+        .values({
+          principal_id: principalId,
+          key,
+          request_hash: requestHash,
+          state: 'in_progress',
+          status_code: null,
+          response_body: null,
+          created_at: t,
+        })
         .onConflict((oc) => oc.columns(['principal_id', 'key']).doNothing())
         .executeTakeFirst();
 
@@ -45,27 +55,52 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
       const expired = !prior || prior.created_at < t - IDEMPOTENCY_TTL_MS;
       const abandoned = prior?.state === 'in_progress' && prior.created_at < t - ABANDONED_MS;
       if (expired || abandoned) {
-        await db.deleteFrom('idempotency_keys').where('principal_id', '=', principalId).where('key', '=', key).execute();
+        await db
+          .deleteFrom('idempotency_keys')
+          .where('principal_id', '=', principalId)
+          .where('key', '=', key)
+          .execute();
         claimed = Number((await claim()).numInsertedOrUpdatedRows ?? 0) > 0;
       } else if (prior.request_hash !== requestHash) {
-        throw new ApiError('idempotency_key_mismatch', 'This Idempotency-Key was used with a different request', {
-          param: 'Idempotency-Key',
-        });
+        throw new ApiError(
+          'idempotency_key_mismatch',
+          'This Idempotency-Key was used with a different request',
+          {
+            param: 'Idempotency-Key',
+          },
+        );
       } else if (prior.state === 'in_progress') {
-        throw new ApiError('idempotency_key_in_use', 'A request with this Idempotency-Key is still in progress', {
-          param: 'Idempotency-Key',
-        });
+        throw new ApiError(
+          'idempotency_key_in_use',
+          'A request with this Idempotency-Key is still in progress',
+          {
+            param: 'Idempotency-Key',
+          },
+        );
       } else {
         c.header('Idempotent-Replayed', 'true');
-        return c.body(prior.response_body ?? '', (prior.status_code ?? 200) as ContentfulStatusCode, {
-          'content-type': 'application/json',
-        });
+        return c.body(
+          prior.response_body ?? '',
+          (prior.status_code ?? 200) as ContentfulStatusCode,
+          {
+            'content-type': 'application/json',
+          },
+        );
       }
-      if (!claimed) throw new ApiError('idempotency_key_in_use', 'A request with this Idempotency-Key is in progress', { param: 'Idempotency-Key' });
+      if (!claimed)
+        throw new ApiError(
+          'idempotency_key_in_use',
+          'A request with this Idempotency-Key is in progress',
+          { param: 'Idempotency-Key' },
+        );
     }
 
     const release = () =>
-      db.deleteFrom('idempotency_keys').where('principal_id', '=', principalId).where('key', '=', key).execute();
+      db
+        .deleteFrom('idempotency_keys')
+        .where('principal_id', '=', principalId)
+        .where('key', '=', key)
+        .execute();
     try {
       await next();
     } catch (err) {

@@ -12,7 +12,8 @@ export function decodeCursor<T extends Record<string, string | number>>(
   keys: { [K in keyof T]: 'string' | 'number' },
 ): T | undefined {
   if (cursor === undefined) return undefined;
-  const bad = () => new ApiError('invalid_cursor', 'cursor is not one this API issued', { param: 'cursor' });
+  const bad = () =>
+    new ApiError('invalid_cursor', 'cursor is not one this API issued', { param: 'cursor' });
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

@@ -1,7 +1,7 @@
-import { createRoute, type RouteConfig } from '@hono/zod-openapi';
 import { ErrorEnvelope } from '@astrdesk/protocol';
+import { createRoute, type RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { requireAuth, type RouteAuth } from '../auth/index.js';
+import { type RouteAuth, requireAuth } from '../auth/index.js';
 import type { AppEnv } from './context.js';
 import { idempotency } from './idempotency.js';
 
@@ -36,14 +36,20 @@ function describeAuth(auth: RouteAuth): string {
  *   method: 'get', path: '/v1/tenant', responses: { 200: json(Tenant, 'The tenant') },
  * });
  */
-export function defineRoute<P extends string, R extends Omit<RouteConfig, 'path'> & { path: P }>(auth: RouteAuth, config: R) {
+export function defineRoute<P extends string, R extends Omit<RouteConfig, 'path'> & { path: P }>(
+  auth: RouteAuth,
+  config: R,
+) {
   const middleware: MiddlewareHandler<AppEnv>[] = [requireAuth(auth)];
   if (auth !== 'public' && config.method !== 'get') middleware.push(idempotency());
   return createRoute({
     ...config,
     security: auth === 'public' ? [] : [{ bearer: [] }],
     'x-astrdesk-auth': describeAuth(auth),
-    responses: { ...(auth === 'public' ? { 400: COMMON_ERRORS[400] } : COMMON_ERRORS), ...config.responses },
+    responses: {
+      ...(auth === 'public' ? { 400: COMMON_ERRORS[400] } : COMMON_ERRORS),
+      ...config.responses,
+    },
     middleware,
   } as R);
 }

@@ -3,7 +3,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryRateLimiter, type RateLimiter, RedisRateLimiter } from './index.js';
 
 const redisUrl = process.env.REDIS_URL;
-const redis = redisUrl ? new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }) : undefined;
+const redis = redisUrl
+  ? new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 })
+  : undefined;
 afterAll(async () => {
   await redis?.quit();
 });

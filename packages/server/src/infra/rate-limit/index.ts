@@ -77,8 +77,9 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   async take(key: string, perMinute: number, now = Date.now()): Promise<RateLimitDecision> {
-    const cmd = (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<[number, string]>>)
-      .astrdeskTakeToken!;
+    const cmd = (
+      this.redis as unknown as Record<string, (...a: unknown[]) => Promise<[number, string]>>
+    ).astrdeskTakeToken!;
     const [allowed, tokensStr] = await cmd.call(this.redis, `${this.prefix}${key}`, perMinute, now);
     const tokens = Number(tokensStr);
     return {

@@ -18,7 +18,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addColumn('approved_at', 'bigint')
     .execute();
-  await db.schema.createIndex('tenants_status_idx').on('tenants').columns(['status', 'id']).execute();
+  await db.schema
+    .createIndex('tenants_status_idx')
+    .on('tenants')
+    .columns(['status', 'id'])
+    .execute();
 
   await db.schema
     .createTable('tenant_status_events')
@@ -51,7 +55,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addColumn('last_login_at', 'bigint')
     .execute();
-  await db.schema.createIndex('members_tenant_idx').on('members').columns(['tenant_id', 'id']).execute();
+  await db.schema
+    .createIndex('members_tenant_idx')
+    .on('members')
+    .columns(['tenant_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('sessions')
@@ -82,7 +90,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('revoked_at', 'bigint')
     .addColumn('last_used_at', 'bigint')
     .execute();
-  await db.schema.createIndex('api_keys_tenant_idx').on('api_keys').columns(['tenant_id', 'id']).execute();
+  await db.schema
+    .createIndex('api_keys_tenant_idx')
+    .on('api_keys')
+    .columns(['tenant_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('api_key_usage')
@@ -120,5 +132,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('idempotency_keys_pk', ['principal_id', 'key'])
     .execute();
-  await db.schema.createIndex('idempotency_keys_created_idx').on('idempotency_keys').column('created_at').execute();
+  await db.schema
+    .createIndex('idempotency_keys_created_idx')
+    .on('idempotency_keys')
+    .column('created_at')
+    .execute();
 }
