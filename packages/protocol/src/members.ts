@@ -77,7 +77,7 @@ export const SessionResponse = z
   })
   .meta({ id: 'SessionResponse' });
 
-export const PRINCIPAL_KINDS = ['member', 'api_key', 'operator'] as const;
+export const PRINCIPAL_KINDS = ['member', 'api_key', 'operator', 'instance'] as const;
 
 /** Who the credential is: `GET /v1/me`. */
 export const Me = z

@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { openApiDocument, renderDocs } from './docs/index.js';
 import { healthRoutes } from './health/index.js';
 import { newId } from './infra/crypto/index.js';
+import { EventLog, MemoryBus, RedisBus } from './infra/events/index.js';
 import { loadSecretBox } from './infra/crypto/master-key.js';
 import { type DatabaseHandle, openDatabase } from './infra/db/index.js';
 import type { AppEnv } from './infra/http/context.js';
@@ -19,6 +20,7 @@ import { MemoryRateLimiter, RedisRateLimiter } from './infra/rate-limit/index.js
 import type { Services } from './infra/services.js';
 import { memberRoutes } from './members/index.js';
 import { adminTenantRoutes, tenantRoutes } from './tenants/index.js';
+import { installWebhooks, webhookRoutes } from './webhooks/index.js';
 
 const require = createRequire(import.meta.url);
 export const VERSION: string = (() => {
@@ -61,7 +63,10 @@ export async function createServices(opts: CreateServicesOptions): Promise<Servi
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const usage = new UsageRecorder(database.db);
   usage.start();
-  return {
+  const now = opts.now ?? Date.now;
+  const bus = redis ? new RedisBus(redis) : new MemoryBus();
+  if (bus instanceof RedisBus) await bus.ready();
+  const services: Services = {
     config,
     database,
     db: database.db,
@@ -74,13 +79,19 @@ export async function createServices(opts: CreateServicesOptions): Promise<Servi
     redis,
     rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
     usage,
-    now: opts.now ?? Date.now,
+    events: new EventLog(database.db, bus, now),
+    background: [],
+    now,
     version: VERSION,
   };
+  services.background.push(installWebhooks(services));
+  return services;
 }
 
 export async function closeServices(s: Services): Promise<void> {
+  for (const b of s.background.splice(0)) await b.stop();
   await s.usage.stop().catch(() => {});
+  await s.events.bus.close().catch(() => {});
   await s.redis?.quit().catch(() => {});
   await s.database.close();
 }
@@ -137,6 +148,7 @@ export function createApp(services: Services) {
   v1.route('/', authRoutes);
   v1.route('/', memberRoutes);
   v1.route('/', apiKeyRoutes);
+  v1.route('/', webhookRoutes);
   app.route('/', v1);
 
   // Built on first request, after every route is registered, then reused.

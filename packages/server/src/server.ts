@@ -1,6 +1,7 @@
 import { type ServerType, serve } from '@hono/node-server';
 import { type CreateServicesOptions, closeServices, createApp, createServices } from './app.js';
 import type { Services } from './infra/services.js';
+import { attachRealtime } from './realtime/index.js';
 
 export interface RunningServer {
   url: string;
@@ -22,6 +23,7 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
     );
     s.once('error', reject);
   });
+  const realtime = attachRealtime(server as import('node:http').Server, services);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
@@ -33,6 +35,7 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
     server,
     close() {
       closing ??= (async () => {
+        await realtime.close();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             (server as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -163,7 +163,7 @@ describe('API keys', () => {
       body: { name: 'fast', scopes: ['tenant:read'] },
     });
     const statuses: number[] = [];
-    let limited: Awaited<ReturnType<typeof t.call>> | undefined;
+    let limited: { body: any; headers: Headers } | undefined;
     for (let i = 0; i < 4; i++) {
       const r = await t.call('GET', '/v1/tenant', { token: k.body.secret });
       statuses.push(r.status);

@@ -4,6 +4,7 @@ import type { UsageRecorder } from '../api-keys/usage.js';
 import type { Config } from '../config.js';
 import type { SecretBox } from './crypto/index.js';
 import type { DatabaseHandle, Db } from './db/index.js';
+import type { EventLog } from './events/index.js';
 import type { RateLimiter } from './rate-limit/index.js';
 
 /** What the app is built from. Created once in `createServices`, closed once on shutdown. */
@@ -16,6 +17,10 @@ export interface Services {
   redis: Redis | undefined;
   rateLimiter: RateLimiter;
   usage: UsageRecorder;
+  /** The per-tenant event log and its bus. */
+  events: EventLog;
+  /** Background work started by the server (webhook worker, sweepers); stopped on close. */
+  background: Array<{ stop(): Promise<void> | void }>;
   /** Injectable clock (ms) so expiry can be tested without waiting. */
   now: () => number;
   version: string;

@@ -11,10 +11,11 @@ import type { Services } from '../services.js';
  * - `public`: anyone (signup, login, health);
  * - `operator`: a platform operator token;
  * - `any`: any valid credential, including an operator's;
+ * - `instance`: an AstrBot instance token (sidecars only; no other route accepts one);
  * - `{ scope }`: a member session or API key of an **active** tenant holding that scope;
  *   `sessionOnly` narrows it to member sessions (e.g. logout).
  */
-export type RouteAuth = 'public' | 'operator' | 'any' | { scope: Scope; sessionOnly?: boolean };
+export type RouteAuth = 'public' | 'operator' | 'any' | 'instance' | { scope: Scope; sessionOnly?: boolean };
 
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -126,6 +127,22 @@ export async function resolvePrincipal(
       tenantStatus: row.status,
     };
   }
+  if (token.startsWith(TOKEN_PREFIXES.instance)) {
+    const row = await s.db
+      .selectFrom('instances as i')
+      .innerJoin('tenants as t', 't.id', 'i.tenant_id')
+      .select(['i.id', 'i.tenant_id', 'i.last_seen_at', 't.status'])
+      .where('i.token_hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) throw denied('invalid_token', 'instance token');
+    if (row.last_seen_at === null || row.last_seen_at < now - 30_000) {
+      await s.db.updateTable('instances').set({ last_seen_at: now }).where('id', '=', row.id).execute();
+    }
+    return {
+      principal: { kind: 'instance', id: row.id, tenantId: row.tenant_id, scopes: [], credentialId: row.id },
+      tenantStatus: row.status,
+    };
+  }
   if (token.startsWith(TOKEN_PREFIXES.operator)) {
     const envToken = s.config.ASTRDESK_OPERATOR_TOKEN;
     if (envToken && safeEqual(token, envToken)) {
@@ -193,6 +210,11 @@ export function requireAuth(auth: RouteAuth): MiddlewareHandler<AppEnv> {
         throw new ApiError('forbidden', 'This route is for platform operators');
       return next();
     }
+    if (auth === 'instance') {
+      if (principal.kind !== 'instance') throw new ApiError('forbidden', 'This route is for AstrDesk sidecars (instance tokens)');
+    } else if (principal.kind === 'instance') {
+      throw new ApiError('forbidden', 'Instance tokens only work on sidecar routes');
+    }
     if (principal.kind !== 'operator') {
       if (tenantStatus !== 'active') {
         throw new ApiError(
@@ -205,7 +227,7 @@ export function requireAuth(auth: RouteAuth): MiddlewareHandler<AppEnv> {
       }
       c.set('tenantId', principal.tenantId);
     }
-    if (auth === 'any') return next();
+    if (auth === 'any' || auth === 'instance') return next();
     if (principal.kind === 'operator')
       throw new ApiError('forbidden', 'Operators act on tenants through /v1/admin');
     if (auth.sessionOnly && principal.kind !== 'member')

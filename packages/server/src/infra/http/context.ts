@@ -21,7 +21,8 @@ export type Principal =
       credentialId: string;
       name: string;
       prefix: string;
-    };
+    }
+  | { kind: 'instance'; id: string; tenantId: string; scopes: readonly Scope[]; credentialId: string };
 
 /** Hono env of every route: what middleware puts on the context for handlers. */
 export interface AppEnv {

@@ -23,6 +23,7 @@ function describeAuth(auth: RouteAuth): string {
   if (auth === 'public') return 'public';
   if (auth === 'operator') return 'operator';
   if (auth === 'any') return 'any credential';
+  if (auth === 'instance') return 'instance token (sidecar)';
   return auth.sessionOnly ? `member session with ${auth.scope}` : auth.scope;
 }
 

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001_foundation.js';
+import * as m0002 from './0002_conversations.js';
 
 /**
  * Every migration, in order. Bundled statically (not read from disk) so the built server
@@ -7,6 +8,7 @@ import * as m0001 from './0001_foundation.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
+  '0002_conversations': m0002,
 };
 
 export const migrationProvider: MigrationProvider = {

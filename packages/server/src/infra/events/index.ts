@@ -1,0 +1,200 @@
+import { EventEmitter } from 'node:events';
+import type { EventType } from '@astrdesk/protocol';
+import type { Redis } from 'ioredis';
+import { newId } from '../crypto/index.js';
+import { type Db, iso, type Tx } from '../db/index.js';
+
+/** One entry of a tenant's event log. */
+export interface LoggedEvent {
+  tenantId: string;
+  seq: number;
+  id: string;
+  type: EventType;
+  data: Record<string, unknown>;
+  /** `all`, or `admin` for events only owners/admins may see (blocked messages). */
+  visibility: 'all' | 'admin';
+  createdAt: number;
+}
+
+/** The wire envelope `{ seq, id, type, data, created_at }` of realtime and webhooks. */
+export function toEnvelope(e: LoggedEvent) {
+  return { seq: e.seq, id: e.id, type: e.type, data: e.data, created_at: iso(e.createdAt) };
+}
+
+export type Emit = (type: EventType, data: Record<string, unknown>, opts?: { visibility?: 'all' | 'admin' }) => Promise<LoggedEvent>;
+
+/**
+ * Fan-out of committed events to whoever listens in this process (realtime hub, webhook
+ * worker). With Redis, events written on one replica reach listeners on every replica.
+ */
+export interface EventBus {
+  publish(events: LoggedEvent[]): Promise<void>;
+  subscribe(listener: (e: LoggedEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+export class MemoryBus implements EventBus {
+  readonly #emitter = new EventEmitter().setMaxListeners(0);
+  async publish(events: LoggedEvent[]) {
+    for (const e of events) this.#emitter.emit('event', e);
+  }
+  subscribe(listener: (e: LoggedEvent) => void) {
+    this.#emitter.on('event', listener);
+    return () => void this.#emitter.off('event', listener);
+  }
+  async close() {
+    this.#emitter.removeAllListeners();
+  }
+}
+
+/**
+ * Redis pub/sub on `astrdesk:t:{tenant}:events` (pattern-subscribed). Delivery to local
+ * listeners happens when the message comes back from Redis, so every replica — this one
+ * included — sees the same stream.
+ */
+export class RedisBus implements EventBus {
+  readonly #local = new MemoryBus();
+  readonly #sub: Redis;
+  readonly #ready: Promise<unknown>;
+
+  constructor(private readonly pub: Redis) {
+    this.#sub = pub.duplicate();
+    this.#sub.on('error', () => {});
+    this.#ready = this.#sub.psubscribe('astrdesk:t:*:events');
+    this.#sub.on('pmessage', (_p, _channel, message) => {
+      try {
+        void this.#local.publish([JSON.parse(message) as LoggedEvent]);
+      } catch {
+        /* a foreign message on our channel: ignore */
+      }
+    });
+  }
+
+  async publish(events: LoggedEvent[]) {
+    if (events.length === 0) return;
+    const pipe = this.pub.pipeline();
+    for (const e of events) pipe.publish(`astrdesk:t:${e.tenantId}:events`, JSON.stringify(e));
+    await pipe.exec();
+  }
+  subscribe(listener: (e: LoggedEvent) => void) {
+    return this.#local.subscribe(listener);
+  }
+  /** Resolves once the subscription is active (tests wait for it). */
+  ready() {
+    return this.#ready;
+  }
+  async close() {
+    await this.#local.close();
+    await this.#sub.quit().catch(() => {});
+  }
+}
+
+type Row = { tenant_id: string; seq: number; id: string; type: string; data: string; visibility: string; created_at: number };
+const fromRow = (r: Row): LoggedEvent => ({
+  tenantId: r.tenant_id,
+  seq: Number(r.seq),
+  id: r.id,
+  type: r.type as EventType,
+  data: JSON.parse(r.data) as Record<string, unknown>,
+  visibility: r.visibility === 'admin' ? 'admin' : 'all',
+  createdAt: Number(r.created_at),
+});
+
+/** A hook run inside the appending transaction, e.g. to enqueue webhook deliveries. */
+export type AppendHook = (tx: Tx, event: LoggedEvent) => Promise<void>;
+
+/**
+ * The per-tenant, gap-free, ordered event log. Every change appends in the same transaction
+ * as the change itself (`transact`), so the log never shows a change that did not commit and
+ * never misses one that did; listeners hear about it only after the commit.
+ */
+export class EventLog {
+  readonly #hooks: AppendHook[] = [];
+
+  constructor(
+    private readonly db: Db,
+    readonly bus: EventBus,
+    private readonly now: () => number,
+  ) {}
+
+  onAppend(hook: AppendHook): void {
+    this.#hooks.push(hook);
+  }
+
+  /**
+   * Runs `fn` in a transaction with an `emit` that appends events for `tenantId`; publishes
+   * them after the commit.
+   *
+   * @example
+   * await events.transact(tenantId, async (tx, emit) => {
+   *   await tx.updateTable('conversations').set({ state: 'closed' }).where(...).execute();
+   *   await emit('conversation.state_changed', { conversation: c, from: 'active', to: 'closed' });
+   * });
+   */
+  async transact<T>(tenantId: string, fn: (tx: Tx, emit: Emit) => Promise<T>): Promise<T> {
+    const appended: LoggedEvent[] = [];
+    const result = await this.db.transaction().execute(async (tx) => {
+      const emit: Emit = async (type, data, opts) => {
+        const e = await this.append(tx, tenantId, type, data, opts?.visibility ?? 'all');
+        appended.push(e);
+        return e;
+      };
+      return fn(tx, emit);
+    });
+    if (appended.length > 0) await this.bus.publish(appended).catch(() => {});
+    return result;
+  }
+
+  async append(tx: Tx, tenantId: string, type: EventType, data: Record<string, unknown>, visibility: 'all' | 'admin' = 'all'): Promise<LoggedEvent> {
+    const now = this.now();
+    // The counter row is locked for the rest of the transaction, so seqs are handed out in
+    // commit order with no gaps (a rollback returns the number).
+    const { last_seq } = await tx
+      .insertInto('event_counters')
+      .values({ tenant_id: tenantId, last_seq: 1 })
+      .onConflict((oc) => oc.column('tenant_id').doUpdateSet((eb) => ({ last_seq: eb('event_counters.last_seq', '+', 1) })))
+      .returning('last_seq')
+      .executeTakeFirstOrThrow();
+    const e: LoggedEvent = { tenantId, seq: Number(last_seq), id: newId('event', now), type, data, visibility, createdAt: now };
+    await tx
+      .insertInto('events')
+      .values({ tenant_id: tenantId, seq: e.seq, id: e.id, type, data: JSON.stringify(data), visibility, created_at: now })
+      .execute();
+    for (const hook of this.#hooks) await hook(tx, e);
+    return e;
+  }
+
+  /** Events after `afterSeq`, oldest first. */
+  async read(tenantId: string, afterSeq: number, limit = 500): Promise<LoggedEvent[]> {
+    const rows = await this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq', 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  async lastSeq(tenantId: string): Promise<number> {
+    const r = await this.db.selectFrom('event_counters').select('last_seq').where('tenant_id', '=', tenantId).executeTakeFirst();
+    return r ? Number(r.last_seq) : 0;
+  }
+
+  /** The oldest seq still in the log (retention trims older ones); 0 when empty. */
+  async firstSeq(tenantId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.min('seq').as('s'))
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirst();
+    return r?.s == null ? 0 : Number(r.s);
+  }
+
+  /** Drops events older than `olderThanMs`; resuming from before them then needs a resync. */
+  async trim(olderThanMs: number): Promise<number> {
+    const r = await this.db.deleteFrom('events').where('created_at', '<', this.now() - olderThanMs).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}
