@@ -19,5 +19,11 @@ export type Contact = z.infer<typeof Contact>;
 
 export const ContactListQuery = z.object({
   platform: Platform.optional(),
-  q: z.string().trim().min(1).max(100).optional().meta({ description: 'Substring of nickname or platform user id' }),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .optional()
+    .meta({ description: 'Substring of nickname or platform user id' }),
 });

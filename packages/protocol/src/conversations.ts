@@ -29,21 +29,31 @@ export const CONVERSATION_ACTIONS = {
 export type ConversationAction = keyof typeof CONVERSATION_ACTIONS;
 
 /** Legal `from → to` state pairs, derived from the actions. */
-export const CONVERSATION_TRANSITIONS: Record<ConversationState, readonly ConversationState[]> = (() => {
-  const out: Record<ConversationState, Set<ConversationState>> = {
-    waiting: new Set(),
-    active: new Set(),
-    transferring: new Set(),
-    closed: new Set(),
-  };
-  for (const table of Object.values(CONVERSATION_ACTIONS)) {
-    for (const [from, to] of Object.entries(table) as [ConversationState, ConversationState][]) out[from].add(to);
-  }
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, [...v]])) as Record<ConversationState, ConversationState[]>;
-})();
+export const CONVERSATION_TRANSITIONS: Record<ConversationState, readonly ConversationState[]> =
+  (() => {
+    const out: Record<ConversationState, Set<ConversationState>> = {
+      waiting: new Set(),
+      active: new Set(),
+      transferring: new Set(),
+      closed: new Set(),
+    };
+    for (const table of Object.values(CONVERSATION_ACTIONS)) {
+      for (const [from, to] of Object.entries(table) as [ConversationState, ConversationState][])
+        out[from].add(to);
+    }
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, [...v]])) as Record<
+      ConversationState,
+      ConversationState[]
+    >;
+  })();
 
-export function nextState(action: ConversationAction, from: ConversationState): ConversationState | undefined {
-  return (CONVERSATION_ACTIONS[action] as Partial<Record<ConversationState, ConversationState>>)[from];
+export function nextState(
+  action: ConversationAction,
+  from: ConversationState,
+): ConversationState | undefined {
+  return (CONVERSATION_ACTIONS[action] as Partial<Record<ConversationState, ConversationState>>)[
+    from
+  ];
 }
 
 export const HANDLED_BY = ['bot', 'agent'] as const;
@@ -59,7 +69,12 @@ export const Conversation = z
     session_id: z.string().nullable(),
     assigned_agent_id: z.string().nullable(),
     transfer: z
-      .object({ from_agent_id: z.string().nullable(), to_agent_id: z.string(), note: z.string().nullable(), requested_at: Timestamp })
+      .object({
+        from_agent_id: z.string().nullable(),
+        to_agent_id: z.string(),
+        note: z.string().nullable(),
+        requested_at: Timestamp,
+      })
       .nullable(),
     last_message_preview: z.string().nullable(),
     last_activity_at: Timestamp,
@@ -74,7 +89,9 @@ export const Conversation = z
     close_reason: z.string().nullable(),
     handled_by: z.enum(HANDLED_BY).nullable(),
     handoff_count: z.number().int(),
-    rating: z.object({ score: z.number().int(), comment: z.string().nullable(), rated_at: Timestamp }).nullable(),
+    rating: z
+      .object({ score: z.number().int(), comment: z.string().nullable(), rated_at: Timestamp })
+      .nullable(),
   })
   .meta({ id: 'Conversation' });
 export type Conversation = z.infer<typeof Conversation>;
@@ -86,20 +103,34 @@ export const ConversationListQuery = z.object({
   contact_id: z.string().max(64).optional(),
   from: Timestamp.optional().meta({ description: 'Last activity at or after' }),
   to: Timestamp.optional().meta({ description: 'Last activity before' }),
-  unread: z.enum(['true', 'false']).optional().meta({ description: 'Only conversations with (true) or without (false) unread user messages' }),
+  unread: z
+    .enum(['true', 'false'])
+    .optional()
+    .meta({
+      description: 'Only conversations with (true) or without (false) unread user messages',
+    }),
 });
 
 export const AssignRequest = z
   .strictObject({ agent_id: z.string().min(1).max(64) })
   .meta({ id: 'AssignRequest', example: { agent_id: 'usr_01JD3Y0M5Q8W2K7T4F9XG1B6CE' } });
 export const TransferRequest = z
-  .strictObject({ to_agent_id: z.string().min(1).max(64), note: z.string().trim().max(1000).optional() })
-  .meta({ id: 'TransferRequest', example: { to_agent_id: 'usr_01JD3Y0M5Q8W2K7T4F9XG1B6CE', note: 'billing question' } });
+  .strictObject({
+    to_agent_id: z.string().min(1).max(64),
+    note: z.string().trim().max(1000).optional(),
+  })
+  .meta({
+    id: 'TransferRequest',
+    example: { to_agent_id: 'usr_01JD3Y0M5Q8W2K7T4F9XG1B6CE', note: 'billing question' },
+  });
 export const CloseRequest = z
   .strictObject({ reason: z.string().trim().max(1000).optional() })
   .meta({ id: 'CloseRequest', example: { reason: 'resolved' } });
 export const RatingRequest = z
-  .strictObject({ score: z.number().int().min(1).max(5), comment: z.string().trim().max(2000).optional() })
+  .strictObject({
+    score: z.number().int().min(1).max(5),
+    comment: z.string().trim().max(2000).optional(),
+  })
   .meta({ id: 'RatingRequest', example: { score: 5, comment: 'quick and friendly' } });
 
 export const ConversationTransition = z
@@ -118,20 +149,29 @@ export const PresenceStatus = z.enum(PRESENCE_STATUSES).meta({ id: 'PresenceStat
 export const Presence = z
   .object({
     member_id: z.string(),
-    status: PresenceStatus.meta({ description: 'Effective: explicit status while connected, else offline' }),
+    status: PresenceStatus.meta({
+      description: 'Effective: explicit status while connected, else offline',
+    }),
     explicit_status: PresenceStatus,
     connections: z.number().int(),
     active_conversations: z.number().int(),
     updated_at: Timestamp.nullable(),
   })
   .meta({ id: 'Presence' });
-export const SetPresenceRequest = z.strictObject({ status: PresenceStatus }).meta({ id: 'SetPresenceRequest', example: { status: 'online' } });
+export const SetPresenceRequest = z
+  .strictObject({ status: PresenceStatus })
+  .meta({ id: 'SetPresenceRequest', example: { status: 'online' } });
 
 /** Per-tenant conversation settings. */
 export const ConversationSettings = z
   .object({
     auto_assign: z.boolean(),
-    inactivity_close_minutes: z.number().int().min(0).max(60 * 24 * 30).meta({ description: '0 disables auto-close' }),
+    inactivity_close_minutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(60 * 24 * 30)
+      .meta({ description: '0 disables auto-close' }),
     transfer_timeout_seconds: z.number().int().min(10).max(86_400),
     max_text_bytes: z.number().int().min(256).max(1_000_000),
   })
@@ -139,4 +179,7 @@ export const ConversationSettings = z
 export type ConversationSettings = z.infer<typeof ConversationSettings>;
 export const UpdateConversationSettings = ConversationSettings.partial()
   .strict()
-  .meta({ id: 'UpdateConversationSettings', example: { auto_assign: true, inactivity_close_minutes: 120 } });
+  .meta({
+    id: 'UpdateConversationSettings',
+    example: { auto_assign: true, inactivity_close_minutes: 120 },
+  });

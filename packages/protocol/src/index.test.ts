@@ -15,7 +15,8 @@ import {
 describe('error codes', () => {
   it('map to statuses that match their type', () => {
     const expected: Record<string, (s: number) => boolean> = {
-      invalid_request_error: (s) => s >= 400 && s < 500 && s !== 401 && s !== 403 && s !== 404 && s !== 429,
+      invalid_request_error: (s) =>
+        s >= 400 && s < 500 && s !== 401 && s !== 403 && s !== 404 && s !== 429,
       authentication_error: (s) => s === 401,
       permission_error: (s) => s === 403,
       not_found_error: (s) => s === 404,
@@ -40,7 +41,12 @@ describe('schemas', () => {
   });
 
   it('request bodies are strict and normalise emails', () => {
-    const base = { company_name: 'A', contact_name: 'B', contact_email: ' Li@Acme.Example ', owner_password: '0123456789' };
+    const base = {
+      company_name: 'A',
+      contact_name: 'B',
+      contact_email: ' Li@Acme.Example ',
+      owner_password: '0123456789',
+    };
     expect(SignupRequest.parse(base).contact_email).toBe('li@acme.example');
     const r = SignupRequest.safeParse({ ...base, status: 'active' });
     expect(r.success).toBe(false);

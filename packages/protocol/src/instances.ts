@@ -21,7 +21,10 @@ export const CreateInstanceRequest = z
     name: z.string().trim().min(1).max(100),
     platforms: z.array(Platform).max(PLATFORMS.length).default([]),
   })
-  .meta({ id: 'CreateInstanceRequest', example: { name: 'prod-bot-1', platforms: ['qq', 'wecom'] } });
+  .meta({
+    id: 'CreateInstanceRequest',
+    example: { name: 'prod-bot-1', platforms: ['qq', 'wecom'] },
+  });
 export type CreateInstanceRequest = z.input<typeof CreateInstanceRequest>;
 
 export const UpdateInstanceRequest = z
@@ -32,4 +35,6 @@ export const UpdateInstanceRequest = z
   .meta({ id: 'UpdateInstanceRequest', example: { name: 'prod-bot-2' } });
 
 /** The instance token (`adi_...`) is in this answer only; sidecars use it and nothing else can. */
-export const InstanceWithToken = Instance.extend({ token: z.string() }).meta({ id: 'InstanceWithToken' });
+export const InstanceWithToken = Instance.extend({ token: z.string() }).meta({
+  id: 'InstanceWithToken',
+});

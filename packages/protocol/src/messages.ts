@@ -12,7 +12,13 @@ export const MessageSender = z.enum(MESSAGE_SENDERS).meta({ id: 'MessageSender' 
  * `received`: from the user; `queued`/`sent`/`failed`: an agent reply on its way to the IM
  * platform; `blocked_by_blacklist`: stopped by the sidecar, visible to admins only.
  */
-export const MESSAGE_STATUSES = ['received', 'queued', 'sent', 'failed', 'blocked_by_blacklist'] as const;
+export const MESSAGE_STATUSES = [
+  'received',
+  'queued',
+  'sent',
+  'failed',
+  'blocked_by_blacklist',
+] as const;
 export const MessageStatus = z.enum(MESSAGE_STATUSES).meta({ id: 'MessageStatus' });
 
 /** A file the message refers to (image, voice, file): where it is and what it is. */
@@ -48,14 +54,24 @@ export type Message = z.infer<typeof Message>;
 
 export const CreateMessageRequest = z
   .strictObject({
-    text: z.string().min(1).meta({ description: 'Longer than the tenant\'s max_text_bytes (default 16 KB) answers 400' }),
+    text: z
+      .string()
+      .min(1)
+      .meta({ description: "Longer than the tenant's max_text_bytes (default 16 KB) answers 400" }),
     internal: z.boolean().default(false),
   })
   .meta({ id: 'CreateMessageRequest', example: { text: '您好，请问有什么可以帮您？' } });
 
 export const MessageListQuery = z.object({
-  direction: z.enum(['older', 'newer']).default('older').meta({ description: 'older: newest first, paging back; newer: oldest first, paging forward' }),
-  around: z.string().max(64).optional().meta({ description: 'A message id: the page centred on it' }),
+  direction: z
+    .enum(['older', 'newer'])
+    .default('older')
+    .meta({ description: 'older: newest first, paging back; newer: oldest first, paging forward' }),
+  around: z
+    .string()
+    .max(64)
+    .optional()
+    .meta({ description: 'A message id: the page centred on it' }),
 });
 
 export const MessageSearchQuery = z.object({
@@ -70,7 +86,10 @@ export const MessageSearchQuery = z.object({
 });
 
 export const MessageSearchHit = Message.extend({
-  snippet: z.string().nullable().meta({ description: 'HTML-escaped text around the match, matches in <mark>' }),
+  snippet: z
+    .string()
+    .nullable()
+    .meta({ description: 'HTML-escaped text around the match, matches in <mark>' }),
 }).meta({ id: 'MessageSearchHit' });
 
 export const Delivery = z

@@ -14,7 +14,11 @@ export const REALTIME_CLOSE_CODES = {
 
 /** Frames the server sends. Events are the log envelopes themselves. */
 export const RealtimeServerFrame = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('ready'), last_seq: z.number().int(), principal: z.object({ kind: z.string(), id: z.string() }) }),
+  z.object({
+    type: z.literal('ready'),
+    last_seq: z.number().int(),
+    principal: z.object({ kind: z.string(), id: z.string() }),
+  }),
   z.object({ type: z.literal('event'), event: EventEnvelope }),
   z.object({ type: z.literal('resync_required'), reason: z.string(), last_seq: z.number().int() }),
   z.object({ type: z.literal('pong'), ts: z.number().optional() }),

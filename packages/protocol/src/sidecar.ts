@@ -45,7 +45,11 @@ export const MessageOutboundSentData = z
   .meta({ id: 'MessageOutboundSentData' });
 
 const eventBase = {
-  id: z.string().min(1).max(128).meta({ description: 'Stable id chosen by the sender; ingest is idempotent on it' }),
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .meta({ description: 'Stable id chosen by the sender; ingest is idempotent on it' }),
   occurred_at: Timestamp,
 };
 
@@ -53,10 +57,18 @@ const eventBase = {
 export const SidecarEvent = z.discriminatedUnion('type', [
   z.strictObject({ ...eventBase, type: z.literal('message.inbound'), data: MessageInboundData }),
   z.strictObject({ ...eventBase, type: z.literal('message.blocked'), data: MessageBlockedData }),
-  z.strictObject({ ...eventBase, type: z.literal('message.outbound_sent'), data: MessageOutboundSentData }),
+  z.strictObject({
+    ...eventBase,
+    type: z.literal('message.outbound_sent'),
+    data: MessageOutboundSentData,
+  }),
 ]);
 export type SidecarEvent = z.infer<typeof SidecarEvent>;
-export const SIDECAR_EVENT_TYPES = ['message.inbound', 'message.blocked', 'message.outbound_sent'] as const;
+export const SIDECAR_EVENT_TYPES = [
+  'message.inbound',
+  'message.blocked',
+  'message.outbound_sent',
+] as const;
 
 export const IngestRequest = z
   .strictObject({ events: z.array(z.unknown()).min(1).max(MAX_INGEST_BATCH) })

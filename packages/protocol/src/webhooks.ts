@@ -17,33 +17,43 @@ export const WebhookEndpoint = z
   .meta({ id: 'WebhookEndpoint' });
 export type WebhookEndpoint = z.infer<typeof WebhookEndpoint>;
 
-const Url = z
-  .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
-  .max(2048);
+const Url = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048);
 
 export const CreateWebhookEndpointRequest = z
   .strictObject({
     url: Url,
-    events: z.array(z.union([EventType, z.literal('*')])).min(1).max(50),
+    events: z
+      .array(z.union([EventType, z.literal('*')]))
+      .min(1)
+      .max(50),
     description: z.string().trim().max(500).optional(),
     enabled: z.boolean().default(true),
   })
   .meta({
     id: 'CreateWebhookEndpointRequest',
-    example: { url: 'https://crm.example.com/hooks/astrdesk', events: ['message.created', 'message.blocked'] },
+    example: {
+      url: 'https://crm.example.com/hooks/astrdesk',
+      events: ['message.created', 'message.blocked'],
+    },
   });
 
 export const UpdateWebhookEndpointRequest = z
   .strictObject({
     url: Url.optional(),
-    events: z.array(z.union([EventType, z.literal('*')])).min(1).max(50).optional(),
+    events: z
+      .array(z.union([EventType, z.literal('*')]))
+      .min(1)
+      .max(50)
+      .optional(),
     description: z.string().trim().max(500).nullable().optional(),
     enabled: z.boolean().optional(),
   })
   .meta({ id: 'UpdateWebhookEndpointRequest', example: { enabled: false } });
 
 /** The signing secret (`whsec_...`) is shown when the endpoint is created, and never again. */
-export const WebhookEndpointWithSecret = WebhookEndpoint.extend({ secret: z.string() }).meta({ id: 'WebhookEndpointWithSecret' });
+export const WebhookEndpointWithSecret = WebhookEndpoint.extend({ secret: z.string() }).meta({
+  id: 'WebhookEndpointWithSecret',
+});
 
 export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'succeeded', 'failed'] as const;
 export const WebhookDelivery = z
