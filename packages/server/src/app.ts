@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { routePath } from 'hono/route';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
@@ -10,9 +11,9 @@ import type { Config } from './config.js';
 import { openApiDocument, renderDocs } from './docs/index.js';
 import { healthRoutes } from './health/index.js';
 import { newId } from './infra/crypto/index.js';
-import { EventLog, MemoryBus, RedisBus } from './infra/events/index.js';
 import { loadSecretBox } from './infra/crypto/master-key.js';
 import { type DatabaseHandle, openDatabase } from './infra/db/index.js';
+import { EventLog, MemoryBus, RedisBus } from './infra/events/index.js';
 import type { AppEnv } from './infra/http/context.js';
 import { ApiError, envelope, errorResponse, toApiError } from './infra/http/errors.js';
 import { newRouter } from './infra/http/router.js';
@@ -128,6 +129,32 @@ export function createApp(services: Services) {
     );
   });
 
+  // Bearer tokens, not cookies, carry credentials, so any origin may call the API from a
+  // browser; CORS_ORIGINS narrows that when an operator wants to.
+  const origins = services.config.CORS_ORIGINS;
+  app.use(
+    '*',
+    cors({
+      origin: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()),
+      allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowHeaders: [
+        'authorization',
+        'content-type',
+        'idempotency-key',
+        'x-request-id',
+        'x-astrdesk-sdk',
+      ],
+      exposeHeaders: [
+        'x-request-id',
+        'retry-after',
+        'idempotent-replayed',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+      ],
+      maxAge: 600,
+    }),
+  );
+
   app.use(
     '*',
     bodyLimit({
@@ -164,16 +191,37 @@ export function createApp(services: Services) {
     return c.html(docsHtml);
   });
 
-  app.notFound((c) =>
-    c.json(
-      envelope(
-        'route_not_found',
-        `No route for ${c.req.method} ${c.req.path}`,
-        c.get('requestId') ?? 'unknown',
-      ),
+  // A path that exists under another method answers 405 with Allow, not 404.
+  const routePatterns = () =>
+    app.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => ({
+        method: r.method,
+        re: new RegExp(`^${r.path.replace(/:[^/]+/g, '[^/]+')}$`),
+      }));
+  let patterns: ReturnType<typeof routePatterns> | undefined;
+  app.notFound((c) => {
+    patterns ??= routePatterns();
+    const allowed = [
+      ...new Set(patterns.filter((p) => p.re.test(c.req.path)).map((p) => p.method)),
+    ];
+    const requestId = c.get('requestId') ?? 'unknown';
+    if (allowed.length > 0) {
+      c.header('Allow', allowed.join(', '));
+      return c.json(
+        envelope(
+          'method_not_allowed',
+          `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(', ')}`,
+          requestId,
+        ),
+        405,
+      );
+    }
+    return c.json(
+      envelope('route_not_found', `No route for ${c.req.method} ${c.req.path}`, requestId),
       404,
-    ),
-  );
+    );
+  });
   app.onError((err, c) => {
     const apiErr = toApiError(err);
     if (apiErr.status >= 500) {

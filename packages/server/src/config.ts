@@ -36,9 +36,15 @@ export const ENV_DOCS: Record<string, string> = {
     'Default per-key rate limit, token bucket (default 600); a key may set its own',
   SIGNUP_ENABLED: 'Whether POST /v1/signup is open (default true)',
   SHUTDOWN_TIMEOUT_MS: 'Grace period for in-flight requests on SIGTERM (default 10000)',
-  WEBHOOK_ALLOW_PRIVATE_TARGETS: 'Allow webhook URLs on loopback/private addresses (default false; for development and tests)',
-  REALTIME_RESUME_WINDOW: 'How many missed events a reconnecting socket may catch up on before it must resync (default 10000)',
-  EVENT_RETENTION_DAYS: 'How long the event log keeps events (default 7); older resumes get resync_required',
+  CORS_ORIGINS:
+    'Origins allowed to call the API from browsers: * (default) or a comma-separated list',
+  LOGIN_ATTEMPTS_PER_MINUTE: 'Login attempts allowed per email per minute before 429 (default 10)',
+  WEBHOOK_ALLOW_PRIVATE_TARGETS:
+    'Allow webhook URLs on loopback/private addresses (default false; for development and tests)',
+  REALTIME_RESUME_WINDOW:
+    'How many missed events a reconnecting socket may catch up on before it must resync (default 10000)',
+  EVENT_RETENTION_DAYS:
+    'How long the event log keeps events (default 7); older resumes get resync_required',
 };
 
 export const ConfigSchema = z.object({
@@ -63,6 +69,8 @@ export const ConfigSchema = z.object({
   API_KEY_RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(600),
   SIGNUP_ENABLED: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
+  CORS_ORIGINS: z.string().min(1).default('*'),
+  LOGIN_ATTEMPTS_PER_MINUTE: int(1, 100_000).default(10),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
   REALTIME_RESUME_WINDOW: int(1, 10_000_000).default(10_000),
   EVENT_RETENTION_DAYS: int(1, 3650).default(7),

@@ -119,6 +119,18 @@ export const authRoutes = newRouter()
   .openapi(loginRoute, async (c) => {
     const s = c.var.services;
     const { email, password } = c.req.valid('json');
+    // Slow down password guessing: a token bucket per email, shared across replicas with Redis.
+    const limit = s.config.LOGIN_ATTEMPTS_PER_MINUTE;
+    const d = await s.rateLimiter.take(`login:${sha256Hex(email)}`, limit, s.now());
+    if (!d.allowed) {
+      throw new ApiError(
+        'rate_limited',
+        'Too many login attempts for this account; try again later',
+        {
+          headers: { 'Retry-After': String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) },
+        },
+      );
+    }
     const member = await s.db
       .selectFrom('members')
       .selectAll()

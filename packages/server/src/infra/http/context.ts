@@ -22,7 +22,13 @@ export type Principal =
       name: string;
       prefix: string;
     }
-  | { kind: 'instance'; id: string; tenantId: string; scopes: readonly Scope[]; credentialId: string };
+  | {
+      kind: 'instance';
+      id: string;
+      tenantId: string;
+      scopes: readonly Scope[];
+      credentialId: string;
+    };
 
 /** Hono env of every route: what middleware puts on the context for handlers. */
 export interface AppEnv {

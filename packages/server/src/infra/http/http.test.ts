@@ -108,7 +108,7 @@ describe('bad input gets the error envelope, never a 500', () => {
   it('unknown routes answer 404 route_not_found', async () => {
     expectEnvelope(await t.call('GET', '/v1/nope'), 404, 'route_not_found');
     expectEnvelope(
-      await t.call('DELETE', '/v1/tenant', { token: owner.token }),
+      await t.call('GET', '/v1/tenant/nope', { token: owner.token }),
       404,
       'route_not_found',
     );
@@ -293,5 +293,37 @@ describe('health and docs', () => {
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
     expect(html).toContain('/v1/api-keys/{id}/usage');
     expect(html).not.toMatch(/<script[^>]+src=/);
+  });
+});
+
+describe('HTTP niceties', () => {
+  it('answers 405 with Allow for a known path under the wrong method', async () => {
+    const r = await t.call('PUT', '/v1/members', { token: owner.token, body: {} });
+    expectEnvelope(r, 405, 'method_not_allowed');
+    expect(r.headers.get('allow')).toContain('GET');
+    expect(r.headers.get('allow')).toContain('POST');
+  });
+
+  it('answers CORS preflights so browsers can use bearer tokens', async () => {
+    const res = await t.app.request('/v1/me', {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://crm.example',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-headers')).toContain('authorization');
+  });
+
+  it('limits login attempts per email', async () => {
+    const body = { email: 'brute@force.example', password: 'not-the-password' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++)
+      statuses.push((await t.call('POST', '/v1/auth/login', { body })).status);
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
   });
 });

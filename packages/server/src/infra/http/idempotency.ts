@@ -26,7 +26,8 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     const { db, now } = c.var.services;
     const principalId = c.var.principal.credentialId;
     const body = await c.req.text();
-    const requestHash = sha256Hex(`${c.req.method} ${c.req.path}\n${body}`);
+    const url = new URL(c.req.url);
+    const requestHash = sha256Hex(`${c.req.method} ${url.pathname}${url.search}\n${body}`);
     const t = now();
 
     const claim = () =>
