@@ -103,12 +103,9 @@ export const ConversationListQuery = z.object({
   contact_id: z.string().max(64).optional(),
   from: Timestamp.optional().meta({ description: 'Last activity at or after' }),
   to: Timestamp.optional().meta({ description: 'Last activity before' }),
-  unread: z
-    .enum(['true', 'false'])
-    .optional()
-    .meta({
-      description: 'Only conversations with (true) or without (false) unread user messages',
-    }),
+  unread: z.enum(['true', 'false']).optional().meta({
+    description: 'Only conversations with (true) or without (false) unread user messages',
+  }),
 });
 
 export const AssignRequest = z

@@ -14,6 +14,9 @@ export const ID_PREFIXES = {
   blacklist: 'bl',
   asr: 'asr',
   invite: 'inv',
+  delivery: 'dlv',
+  webhookEndpoint: 'we',
+  webhookDelivery: 'whd',
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 

@@ -8,6 +8,8 @@ import pino, { type Logger } from 'pino';
 import { apiKeyRoutes, UsageRecorder } from './api-keys/index.js';
 import { authRoutes } from './auth/index.js';
 import type { Config } from './config.js';
+import { contactRoutes } from './contacts/index.js';
+import { conversationRoutes } from './conversations/index.js';
 import { openApiDocument, renderDocs } from './docs/index.js';
 import { healthRoutes } from './health/index.js';
 import { newId } from './infra/crypto/index.js';
@@ -19,6 +21,8 @@ import { ApiError, envelope, errorResponse, toApiError } from './infra/http/erro
 import { newRouter } from './infra/http/router.js';
 import { MemoryRateLimiter, RedisRateLimiter } from './infra/rate-limit/index.js';
 import type { Services } from './infra/services.js';
+import { ingestRoutes } from './ingest/index.js';
+import { instanceRoutes } from './instances/index.js';
 import { memberRoutes } from './members/index.js';
 import { adminTenantRoutes, tenantRoutes } from './tenants/index.js';
 import { installWebhooks, webhookRoutes } from './webhooks/index.js';
@@ -176,6 +180,10 @@ export function createApp(services: Services) {
   v1.route('/', memberRoutes);
   v1.route('/', apiKeyRoutes);
   v1.route('/', webhookRoutes);
+  v1.route('/', instanceRoutes);
+  v1.route('/', contactRoutes);
+  v1.route('/', conversationRoutes);
+  v1.route('/', ingestRoutes);
   app.route('/', v1);
 
   // Built on first request, after every route is registered, then reused.

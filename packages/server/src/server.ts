@@ -1,5 +1,6 @@
 import { type ServerType, serve } from '@hono/node-server';
 import { type CreateServicesOptions, closeServices, createApp, createServices } from './app.js';
+import { startConversationJobs } from './conversations/index.js';
 import type { Services } from './infra/services.js';
 import { attachRealtime } from './realtime/index.js';
 
@@ -23,6 +24,7 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
     );
     s.once('error', reject);
   });
+  services.background.push(startConversationJobs(services));
   const realtime = attachRealtime(server as import('node:http').Server, services);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
