@@ -24,6 +24,7 @@ import type { Services } from './infra/services.js';
 import { ingestRoutes } from './ingest/index.js';
 import { instanceRoutes } from './instances/index.js';
 import { memberRoutes } from './members/index.js';
+import { searchRoutes } from './search/index.js';
 import { adminTenantRoutes, tenantRoutes } from './tenants/index.js';
 import { installWebhooks, webhookRoutes } from './webhooks/index.js';
 
@@ -182,6 +183,7 @@ export function createApp(services: Services) {
   v1.route('/', webhookRoutes);
   v1.route('/', instanceRoutes);
   v1.route('/', contactRoutes);
+  v1.route('/', searchRoutes);
   v1.route('/', conversationRoutes);
   v1.route('/', ingestRoutes);
   app.route('/', v1);

@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestServer, type TestServer } from '../test-utils/index.js';
+
+let t: TestServer;
+let owner: Awaited<ReturnType<TestServer['tenant']>>;
+let other: Awaited<ReturnType<TestServer['tenant']>>;
+let instanceToken: string;
+let agent: { id: string; token: string };
+let seq = 0;
+
+function event(
+  user: string,
+  text: string,
+  opts: { type?: string; nickname?: string; kind?: string } = {},
+) {
+  seq++;
+  const type = opts.type ?? 'message.inbound';
+  return {
+    id: `s-${seq}`,
+    type,
+    occurred_at: new Date().toISOString(),
+    data: {
+      platform: 'wecom',
+      platform_user_id: user,
+      nickname: opts.nickname ?? user,
+      platform_message_id: `p-${seq}`,
+      session_id: `wecom:${user}`,
+      kind: opts.kind ?? 'text',
+      text,
+      sent_at: new Date().toISOString(),
+      ...(type === 'message.blocked' ? { message_status: 'blocked_by_blacklist' } : {}),
+    },
+  };
+}
+
+const search = (qs: string, token = owner.token) =>
+  t.call('GET', `/v1/messages/search?${qs}`, { token });
+const texts = (r: { body: { data: Array<{ text: string }> } }) => r.body.data.map((m) => m.text);
+
+beforeAll(async () => {
+  t = await createTestServer();
+  owner = await t.tenant('SearchCo');
+  other = await t.tenant('OtherCo');
+  const inst = await t.call('POST', '/v1/instances', {
+    token: owner.token,
+    body: { name: 'b', platforms: ['wecom'] },
+  });
+  instanceToken = inst.body.token;
+  await t.call('POST', '/v1/members', {
+    token: owner.token,
+    body: {
+      email: 'a@search.example',
+      name: 'A',
+      role: 'agent',
+      password: 'correct-horse-battery',
+    },
+  });
+  const l = await t.call('POST', '/v1/auth/login', {
+    body: { email: 'a@search.example', password: 'correct-horse-battery' },
+  });
+  agent = { id: l.body.member.id, token: l.body.token };
+  const events = [
+    event('alice', '我想申请退款，订单号 A123', { nickname: '爱丽丝' }),
+    event('alice', '退款什么时候到账？', { nickname: '爱丽丝' }),
+    event('bob', 'I want a REFUND for my iPhone 15', { nickname: 'Bobby' }),
+    event('bob', 'refunding is slow', { nickname: 'Bobby' }),
+    event('carol', '请问怎么退货', { nickname: 'Carol' }),
+    event('carol', '款式有哪些'),
+    event('dave', '我要退款 <script>alert(1)</script>'),
+    event('spammer', '退款退款退款 buy now', { type: 'message.blocked' }),
+  ];
+  const r = await t.call('POST', '/v1/sidecar/events', { token: instanceToken, body: { events } });
+  expect(r.status).toBe(200);
+  const otherInst = await t.call('POST', '/v1/instances', {
+    token: other.token,
+    body: { name: 'o', platforms: [] },
+  });
+  await t.call('POST', '/v1/sidecar/events', {
+    token: otherInst.body.token,
+    body: { events: [event('eve', '其他租户的退款 refund')] },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('message search', () => {
+  it('finds a 2-character Chinese word, newest first', async () => {
+    const r = await search(`q=${encodeURIComponent('退款')}`, agent.token);
+    expect(r.status).toBe(200);
+    expect(texts(r)).toEqual([
+      '我要退款 <script>alert(1)</script>',
+      '退款什么时候到账？',
+      '我想申请退款，订单号 A123',
+    ]);
+  });
+
+  it('matches a longer phrase exactly, not its characters scattered', async () => {
+    expect(texts(await search(`q=${encodeURIComponent('申请退款')}`))).toEqual([
+      '我想申请退款，订单号 A123',
+    ]);
+    expect(texts(await search(`q=${encodeURIComponent('退货')}`))).toEqual(['请问怎么退货']);
+    // 款退 occurs only inside 退款退款退款 (a blocked message agents cannot see).
+    expect(texts(await search(`q=${encodeURIComponent('款退')}`, agent.token))).toEqual([]);
+    expect(texts(await search(`q=${encodeURIComponent('款退')}`))).toEqual([
+      '退款退款退款 buy now',
+    ]);
+  });
+
+  it('finds English words case-insensitively, and ANDs terms', async () => {
+    expect(texts(await search('q=refund'))).toEqual(['I want a REFUND for my iPhone 15']);
+    expect(texts(await search('q=iphone%2015'))).toEqual(['I want a REFUND for my iPhone 15']);
+    expect(texts(await search(`q=${encodeURIComponent('退款 a123')}`))).toEqual([
+      '我想申请退款，订单号 A123',
+    ]);
+  });
+
+  it('finds a single Chinese character anywhere', async () => {
+    expect(texts(await search(`q=${encodeURIComponent('货')}`))).toEqual(['请问怎么退货']);
+  });
+
+  it('highlights matches in an HTML-escaped snippet', async () => {
+    const r = await search(`q=${encodeURIComponent('退款')}&limit=1`, agent.token);
+    expect(r.body.data[0].snippet).toBe(
+      '我要<mark>退款</mark> &lt;script&gt;alert(1)&lt;/script&gt;',
+    );
+  });
+
+  it('filters by contact, nickname, kind, conversation and time; pages with a cursor', async () => {
+    const contact = (await t.call('GET', '/v1/contacts?q=alice', { token: owner.token })).body
+      .data[0];
+    expect(contact.platform_user_id).toBe('alice');
+    expect(texts(await search(`contact_id=${contact.id}`))).toHaveLength(2);
+    expect(texts(await search(`nickname=${encodeURIComponent('爱丽')}`))).toHaveLength(2);
+    expect(texts(await search(`nickname=bobby&q=refund`))).toEqual([
+      'I want a REFUND for my iPhone 15',
+    ]);
+    expect(texts(await search('kind=voice'))).toEqual([]);
+    const conv = (
+      await t.call('GET', `/v1/conversations?contact_id=${contact.id}`, { token: owner.token })
+    ).body.data[0];
+    expect(
+      texts(await search(`conversation_id=${conv.id}&q=${encodeURIComponent('退款')}`)),
+    ).toHaveLength(2);
+    expect(texts(await search(`to=2000-01-01T00:00:00Z`))).toEqual([]);
+    const p1 = await search(`q=${encodeURIComponent('退款')}&limit=2`, agent.token);
+    expect(p1.body.has_more).toBe(true);
+    const p2 = await search(
+      `q=${encodeURIComponent('退款')}&limit=2&cursor=${p1.body.next_cursor}`,
+      agent.token,
+    );
+    expect([...texts(p1), ...texts(p2)]).toEqual([
+      '我要退款 <script>alert(1)</script>',
+      '退款什么时候到账？',
+      '我想申请退款，订单号 A123',
+    ]);
+    expect(p2.body.has_more).toBe(false);
+  });
+
+  it("shows blocked messages to admins only, and never another tenant's", async () => {
+    const asOwner = texts(await search(`q=${encodeURIComponent('退款')}&limit=50`));
+    expect(asOwner).not.toContain('其他租户的退款 refund');
+    const blockedForOwner = (await search('q=buy')).body.data;
+    expect(blockedForOwner.map((m: { status: string }) => m.status)).toEqual([
+      'blocked_by_blacklist',
+    ]);
+    expect(texts(await search('q=buy', agent.token))).toEqual([]);
+    expect(texts(await search('q=refund', other.token))).toEqual(['其他租户的退款 refund']);
+  });
+
+  it('caches repeated queries and a new message invalidates them', async () => {
+    const q = `q=${encodeURIComponent('到账')}`;
+    const first = await search(q);
+    expect(first.headers.get('x-cache')).toBe('miss');
+    const second = await search(q);
+    expect(second.headers.get('x-cache')).toBe('hit');
+    expect(second.body).toEqual(first.body);
+    await t.call('POST', '/v1/sidecar/events', {
+      token: instanceToken,
+      body: { events: [event('frank', '钱什么时候到账')] },
+    });
+    const third = await search(q);
+    expect(third.headers.get('x-cache')).toBe('miss');
+    expect(texts(third)).toEqual(['钱什么时候到账', '退款什么时候到账？']);
+  });
+
+  it('answers 400 for a query with nothing searchable', async () => {
+    const r = await search(`q=${encodeURIComponent('!!! ???')}`);
+    expect(r.status).toBe(400);
+    expect(r.body.error.param).toBe('q');
+  });
+});
