@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   'delivery.queued',
   'delivery.updated',
   'presence.updated',
+  'blacklist.changed',
 ] as const;
 export const EventType = z.enum(EVENT_TYPES).meta({ id: 'EventType' });
 export type EventType = z.infer<typeof EventType>;

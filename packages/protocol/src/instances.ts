@@ -12,6 +12,20 @@ export const Instance = z
     created_at: Timestamp,
     updated_at: Timestamp,
     last_seen_at: Timestamp.nullable(),
+    sync: z
+      .object({
+        online: z.boolean().meta({ description: 'The sidecar holds a control channel open now' }),
+        connected_at: Timestamp.nullable(),
+        sidecar_version: z.string().nullable(),
+        applied_revision: z
+          .number()
+          .int()
+          .meta({ description: 'Last blacklist revision the sidecar acknowledged' }),
+        applied_at: Timestamp.nullable(),
+        revision: z.number().int().meta({ description: "The tenant's current blacklist revision" }),
+        lag: z.number().int().meta({ description: 'revision − applied_revision' }),
+      })
+      .meta({ id: 'InstanceSync' }),
   })
   .meta({ id: 'Instance' });
 export type Instance = z.infer<typeof Instance>;

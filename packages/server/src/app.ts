@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { apiKeyRoutes, UsageRecorder } from './api-keys/index.js';
 import { authRoutes } from './auth/index.js';
+import { blacklistRoutes } from './blacklist/index.js';
 import type { Config } from './config.js';
 import { contactRoutes } from './contacts/index.js';
 import { conversationRoutes } from './conversations/index.js';
@@ -186,6 +187,7 @@ export function createApp(services: Services) {
   v1.route('/', searchRoutes);
   v1.route('/', conversationRoutes);
   v1.route('/', ingestRoutes);
+  v1.route('/', blacklistRoutes);
   app.route('/', v1);
 
   // Built on first request, after every route is registered, then reused.

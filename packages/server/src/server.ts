@@ -1,8 +1,10 @@
 import { type ServerType, serve } from '@hono/node-server';
 import { type CreateServicesOptions, closeServices, createApp, createServices } from './app.js';
+import { startBlacklistJobs } from './blacklist/jobs.js';
 import { startConversationJobs } from './conversations/index.js';
 import type { Services } from './infra/services.js';
 import { attachRealtime } from './realtime/index.js';
+import { attachSidecarChannel } from './sidecar-channel/index.js';
 
 export interface RunningServer {
   url: string;
@@ -25,6 +27,8 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
     s.once('error', reject);
   });
   services.background.push(startConversationJobs(services));
+  services.background.push(startBlacklistJobs(services));
+  const channel = attachSidecarChannel(server as import('node:http').Server, services);
   const realtime = attachRealtime(server as import('node:http').Server, services);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
@@ -38,6 +42,7 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
     close() {
       closing ??= (async () => {
         await realtime.close();
+        await channel.close();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             (server as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -10,8 +10,9 @@ import {
   UpdateInstanceRequest,
 } from '@astrdesk/protocol';
 import { z } from '@hono/zod-openapi';
+import type { Selectable } from 'kysely';
 import { newId, newToken, sha256Hex } from '../infra/crypto/index.js';
-import { iso } from '../infra/db/index.js';
+import { type Db, iso, type Tx } from '../infra/db/index.js';
 import type { InstancesTable } from '../infra/db/schema.js';
 import { notFound } from '../infra/http/errors.js';
 import { paginateById } from '../infra/http/pagination.js';
@@ -20,7 +21,17 @@ import { newRouter } from '../infra/http/router.js';
 
 const IdParam = z.object({ id: z.string().min(1).max(64) });
 
-export function toInstance(r: InstancesTable): Instance {
+/** The tenant's current blacklist revision (0 before the first change). */
+export async function currentRevision(db: Db | Tx, tenantId: string): Promise<number> {
+  const r = await db
+    .selectFrom('blacklist_revisions')
+    .select('revision')
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  return r ? Number(r.revision) : 0;
+}
+
+export function toInstance(r: Selectable<InstancesTable>, revision: number): Instance {
   return {
     id: r.id,
     object: 'instance',
@@ -30,6 +41,15 @@ export function toInstance(r: InstancesTable): Instance {
     created_at: iso(r.created_at),
     updated_at: iso(r.updated_at),
     last_seen_at: iso(r.last_seen_at),
+    sync: {
+      online: r.connected > 0,
+      connected_at: iso(r.connected_at),
+      sidecar_version: r.sidecar_version,
+      applied_revision: Number(r.applied_revision),
+      applied_at: iso(r.applied_at),
+      revision,
+      lag: Math.max(0, revision - Number(r.applied_revision)),
+    },
   };
 }
 
@@ -115,7 +135,7 @@ export const instanceRoutes = newRouter()
     const body = c.req.valid('json');
     const t = now();
     const { token, hash, prefix } = mintToken();
-    const row: InstancesTable = {
+    const row: Selectable<InstancesTable> = {
       id: newId('instance', t),
       tenant_id: c.var.tenantId,
       name: body.name,
@@ -125,14 +145,20 @@ export const instanceRoutes = newRouter()
       created_at: t,
       updated_at: t,
       last_seen_at: null,
+      applied_revision: 0,
+      applied_at: null,
+      connected: 0,
+      connected_at: null,
+      sidecar_version: null,
     };
     await db.insertInto('instances').values(row).execute();
     c.var.log.info({ event: 'instance.created', instance_id: row.id }, 'instance registered');
-    return c.json({ ...toInstance(row), token }, 201);
+    return c.json({ ...toInstance(row, await currentRevision(db, c.var.tenantId)), token }, 201);
   })
   .openapi(listRoute, async (c) => {
     const { db } = c.var.services;
     const q = c.req.valid('query');
+    const revision = await currentRevision(db, c.var.tenantId);
     const page = await paginateById(
       q.cursor,
       q.limit,
@@ -145,7 +171,7 @@ export const instanceRoutes = newRouter()
           .orderBy('id', 'desc')
           .limit(n)
           .execute(),
-      toInstance,
+      (r) => toInstance(r, revision),
     );
     return c.json(page, 200);
   })
@@ -158,7 +184,7 @@ export const instanceRoutes = newRouter()
       .where('id', '=', id)
       .executeTakeFirst();
     if (!row) throw notFound('instance');
-    return c.json(toInstance(row), 200);
+    return c.json(toInstance(row, await currentRevision(c.var.services.db, c.var.tenantId)), 200);
   })
   .openapi(updateRoute, async (c) => {
     const { db, now } = c.var.services;
@@ -184,7 +210,7 @@ export const instanceRoutes = newRouter()
       .set({ name: next.name, platforms: next.platforms, updated_at: next.updated_at })
       .where('id', '=', id)
       .execute();
-    return c.json(toInstance(next), 200);
+    return c.json(toInstance(next, await currentRevision(db, c.var.tenantId)), 200);
   })
   .openapi(rotateRoute, async (c) => {
     const { db, now } = c.var.services;
@@ -204,7 +230,7 @@ export const instanceRoutes = newRouter()
       .where('id', '=', id)
       .execute();
     c.var.log.info({ event: 'instance.token_rotated', instance_id: id }, 'instance token rotated');
-    return c.json({ ...toInstance(next), token }, 200);
+    return c.json({ ...toInstance(next, await currentRevision(db, c.var.tenantId)), token }, 200);
   })
   .openapi(deleteRoute, async (c) => {
     const { db } = c.var.services;

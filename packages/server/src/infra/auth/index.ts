@@ -15,7 +15,12 @@ import type { Services } from '../services.js';
  * - `{ scope }`: a member session or API key of an **active** tenant holding that scope;
  *   `sessionOnly` narrows it to member sessions (e.g. logout).
  */
-export type RouteAuth = 'public' | 'operator' | 'any' | 'instance' | { scope: Scope; sessionOnly?: boolean };
+export type RouteAuth =
+  | 'public'
+  | 'operator'
+  | 'any'
+  | 'instance'
+  | { scope: Scope; sessionOnly?: boolean };
 
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -136,10 +141,20 @@ export async function resolvePrincipal(
       .executeTakeFirst();
     if (!row) throw denied('invalid_token', 'instance token');
     if (row.last_seen_at === null || row.last_seen_at < now - 30_000) {
-      await s.db.updateTable('instances').set({ last_seen_at: now }).where('id', '=', row.id).execute();
+      await s.db
+        .updateTable('instances')
+        .set({ last_seen_at: now })
+        .where('id', '=', row.id)
+        .execute();
     }
     return {
-      principal: { kind: 'instance', id: row.id, tenantId: row.tenant_id, scopes: [], credentialId: row.id },
+      principal: {
+        kind: 'instance',
+        id: row.id,
+        tenantId: row.tenant_id,
+        scopes: [],
+        credentialId: row.id,
+      },
       tenantStatus: row.status,
     };
   }
@@ -211,7 +226,8 @@ export function requireAuth(auth: RouteAuth): MiddlewareHandler<AppEnv> {
       return next();
     }
     if (auth === 'instance') {
-      if (principal.kind !== 'instance') throw new ApiError('forbidden', 'This route is for AstrDesk sidecars (instance tokens)');
+      if (principal.kind !== 'instance')
+        throw new ApiError('forbidden', 'This route is for AstrDesk sidecars (instance tokens)');
     } else if (principal.kind === 'instance') {
       throw new ApiError('forbidden', 'Instance tokens only work on sidecar routes');
     }

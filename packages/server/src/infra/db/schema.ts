@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * Table shapes as stored. Times are integer milliseconds, booleans 0/1, lists JSON text —
@@ -112,6 +112,54 @@ export interface InstancesTable {
   created_at: number;
   updated_at: number;
   last_seen_at: number | null;
+  applied_revision: ColumnType<number, number | undefined, number>;
+  applied_at: number | null;
+  connected: ColumnType<number, number | undefined, number>;
+  connected_at: number | null;
+  sidecar_version: string | null;
+}
+
+export interface BlacklistEntriesTable {
+  id: string;
+  tenant_id: string;
+  platform: string;
+  platform_user_id: string;
+  reason: string | null;
+  expires_at: number | null;
+  operator: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BlacklistRevisionsTable {
+  tenant_id: string;
+  revision: number;
+}
+
+export interface BlacklistChangesTable {
+  tenant_id: string;
+  revision: number;
+  op: string;
+  entry_id: string;
+  platform: string;
+  platform_user_id: string;
+  reason: string | null;
+  expires_at: number | null;
+  created_at: number;
+}
+
+export interface BlacklistAuditTable {
+  id: Generated<number>;
+  tenant_id: string;
+  action: string;
+  entry_id: string;
+  platform: string;
+  platform_user_id: string;
+  before: string | null;
+  after: string | null;
+  actor: string;
+  revision: number;
+  created_at: number;
 }
 
 export interface ContactsTable {
@@ -302,4 +350,8 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  blacklist_entries: BlacklistEntriesTable;
+  blacklist_revisions: BlacklistRevisionsTable;
+  blacklist_changes: BlacklistChangesTable;
+  blacklist_audit: BlacklistAuditTable;
 }

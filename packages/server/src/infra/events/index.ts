@@ -21,7 +21,11 @@ export function toEnvelope(e: LoggedEvent) {
   return { seq: e.seq, id: e.id, type: e.type, data: e.data, created_at: iso(e.createdAt) };
 }
 
-export type Emit = (type: EventType, data: Record<string, unknown>, opts?: { visibility?: 'all' | 'admin' }) => Promise<LoggedEvent>;
+export type Emit = (
+  type: EventType,
+  data: Record<string, unknown>,
+  opts?: { visibility?: 'all' | 'admin' },
+) => Promise<LoggedEvent>;
 
 /**
  * Fan-out of committed events to whoever listens in this process (realtime hub, webhook
@@ -89,7 +93,15 @@ export class RedisBus implements EventBus {
   }
 }
 
-type Row = { tenant_id: string; seq: number; id: string; type: string; data: string; visibility: string; created_at: number };
+type Row = {
+  tenant_id: string;
+  seq: number;
+  id: string;
+  type: string;
+  data: string;
+  visibility: string;
+  created_at: number;
+};
 const fromRow = (r: Row): LoggedEvent => ({
   tenantId: r.tenant_id,
   seq: Number(r.seq),
@@ -145,20 +157,46 @@ export class EventLog {
     return result;
   }
 
-  async append(tx: Tx, tenantId: string, type: EventType, data: Record<string, unknown>, visibility: 'all' | 'admin' = 'all'): Promise<LoggedEvent> {
+  async append(
+    tx: Tx,
+    tenantId: string,
+    type: EventType,
+    data: Record<string, unknown>,
+    visibility: 'all' | 'admin' = 'all',
+  ): Promise<LoggedEvent> {
     const now = this.now();
     // The counter row is locked for the rest of the transaction, so seqs are handed out in
     // commit order with no gaps (a rollback returns the number).
     const { last_seq } = await tx
       .insertInto('event_counters')
       .values({ tenant_id: tenantId, last_seq: 1 })
-      .onConflict((oc) => oc.column('tenant_id').doUpdateSet((eb) => ({ last_seq: eb('event_counters.last_seq', '+', 1) })))
+      .onConflict((oc) =>
+        oc
+          .column('tenant_id')
+          .doUpdateSet((eb) => ({ last_seq: eb('event_counters.last_seq', '+', 1) })),
+      )
       .returning('last_seq')
       .executeTakeFirstOrThrow();
-    const e: LoggedEvent = { tenantId, seq: Number(last_seq), id: newId('event', now), type, data, visibility, createdAt: now };
+    const e: LoggedEvent = {
+      tenantId,
+      seq: Number(last_seq),
+      id: newId('event', now),
+      type,
+      data,
+      visibility,
+      createdAt: now,
+    };
     await tx
       .insertInto('events')
-      .values({ tenant_id: tenantId, seq: e.seq, id: e.id, type, data: JSON.stringify(data), visibility, created_at: now })
+      .values({
+        tenant_id: tenantId,
+        seq: e.seq,
+        id: e.id,
+        type,
+        data: JSON.stringify(data),
+        visibility,
+        created_at: now,
+      })
       .execute();
     for (const hook of this.#hooks) await hook(tx, e);
     return e;
@@ -178,7 +216,11 @@ export class EventLog {
   }
 
   async lastSeq(tenantId: string): Promise<number> {
-    const r = await this.db.selectFrom('event_counters').select('last_seq').where('tenant_id', '=', tenantId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('event_counters')
+      .select('last_seq')
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirst();
     return r ? Number(r.last_seq) : 0;
   }
 
@@ -194,7 +236,10 @@ export class EventLog {
 
   /** Drops events older than `olderThanMs`; resuming from before them then needs a resync. */
   async trim(olderThanMs: number): Promise<number> {
-    const r = await this.db.deleteFrom('events').where('created_at', '<', this.now() - olderThanMs).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('events')
+      .where('created_at', '<', this.now() - olderThanMs)
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 }

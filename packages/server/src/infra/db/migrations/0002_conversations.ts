@@ -17,7 +17,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addColumn('last_seen_at', 'bigint')
     .execute();
-  await db.schema.createIndex('instances_tenant_idx').on('instances').columns(['tenant_id', 'id']).execute();
+  await db.schema
+    .createIndex('instances_tenant_idx')
+    .on('instances')
+    .columns(['tenant_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('contacts')
@@ -31,13 +35,19 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
     .addUniqueConstraint('contacts_identity_uq', ['tenant_id', 'platform', 'platform_user_id'])
     .execute();
-  await db.schema.createIndex('contacts_tenant_idx').on('contacts').columns(['tenant_id', 'id']).execute();
+  await db.schema
+    .createIndex('contacts_tenant_idx')
+    .on('contacts')
+    .columns(['tenant_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('conversations')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
-    .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id').onDelete('cascade'))
+    .addColumn('contact_id', 'text', (c) =>
+      c.notNull().references('contacts.id').onDelete('cascade'),
+    )
     .addColumn('instance_id', 'text')
     .addColumn('platform', 'text', (c) => c.notNull())
     .addColumn('session_id', 'text')
@@ -64,16 +74,34 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('rating_comment', 'text')
     .addColumn('rated_at', 'bigint')
     .execute();
-  await db.schema.createIndex('conversations_activity_idx').on('conversations').columns(['tenant_id', 'last_activity_at', 'id']).execute();
-  await db.schema.createIndex('conversations_state_idx').on('conversations').columns(['tenant_id', 'state', 'last_activity_at']).execute();
-  await db.schema.createIndex('conversations_agent_idx').on('conversations').columns(['tenant_id', 'assigned_agent_id', 'state']).execute();
-  await db.schema.createIndex('conversations_contact_idx').on('conversations').columns(['tenant_id', 'contact_id', 'state']).execute();
+  await db.schema
+    .createIndex('conversations_activity_idx')
+    .on('conversations')
+    .columns(['tenant_id', 'last_activity_at', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('conversations_state_idx')
+    .on('conversations')
+    .columns(['tenant_id', 'state', 'last_activity_at'])
+    .execute();
+  await db.schema
+    .createIndex('conversations_agent_idx')
+    .on('conversations')
+    .columns(['tenant_id', 'assigned_agent_id', 'state'])
+    .execute();
+  await db.schema
+    .createIndex('conversations_contact_idx')
+    .on('conversations')
+    .columns(['tenant_id', 'contact_id', 'state'])
+    .execute();
 
   await db.schema
     .createTable('conversation_transitions')
     .addColumn('id', serialType(db), serialPk(db))
     .addColumn('tenant_id', 'text', (c) => c.notNull())
-    .addColumn('conversation_id', 'text', (c) => c.notNull().references('conversations.id').onDelete('cascade'))
+    .addColumn('conversation_id', 'text', (c) =>
+      c.notNull().references('conversations.id').onDelete('cascade'),
+    )
     .addColumn('action', 'text', (c) => c.notNull())
     .addColumn('from_state', 'text')
     .addColumn('to_state', 'text', (c) => c.notNull())
@@ -81,7 +109,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('reason', 'text')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('conversation_transitions_conv_idx').on('conversation_transitions').columns(['conversation_id', 'id']).execute();
+  await db.schema
+    .createIndex('conversation_transitions_conv_idx')
+    .on('conversation_transitions')
+    .columns(['conversation_id', 'id'])
+    .execute();
 
   // `rid` is a time-ordered integer key: the full-text index maps to it, and "newest first"
   // is a walk down it.
@@ -90,7 +122,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('rid', serialType(db), serialPk(db))
     .addColumn('id', 'text', (c) => c.notNull().unique())
     .addColumn('tenant_id', 'text', (c) => c.notNull())
-    .addColumn('conversation_id', 'text', (c) => c.notNull().references('conversations.id').onDelete('cascade'))
+    .addColumn('conversation_id', 'text', (c) =>
+      c.notNull().references('conversations.id').onDelete('cascade'),
+    )
     .addColumn('contact_id', 'text')
     .addColumn('sender', 'text', (c) => c.notNull())
     .addColumn('agent_id', 'text')
@@ -103,16 +137,36 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('search_tokens', 'text')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('messages_conv_idx').on('messages').columns(['conversation_id', 'rid']).execute();
-  await db.schema.createIndex('messages_tenant_idx').on('messages').columns(['tenant_id', 'rid']).execute();
-  await db.schema.createIndex('messages_contact_idx').on('messages').columns(['tenant_id', 'contact_id', 'rid']).execute();
-  await db.schema.createIndex('messages_agent_idx').on('messages').columns(['tenant_id', 'agent_id', 'rid']).execute();
+  await db.schema
+    .createIndex('messages_conv_idx')
+    .on('messages')
+    .columns(['conversation_id', 'rid'])
+    .execute();
+  await db.schema
+    .createIndex('messages_tenant_idx')
+    .on('messages')
+    .columns(['tenant_id', 'rid'])
+    .execute();
+  await db.schema
+    .createIndex('messages_contact_idx')
+    .on('messages')
+    .columns(['tenant_id', 'contact_id', 'rid'])
+    .execute();
+  await db.schema
+    .createIndex('messages_agent_idx')
+    .on('messages')
+    .columns(['tenant_id', 'agent_id', 'rid'])
+    .execute();
 
   if (sqlite) {
     // Contentless FTS5 over pre-tokenised text (CJK bigrams + Latin words, see search/tokenize.ts).
-    await sql`create virtual table messages_fts using fts5(tokens, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2')`.execute(db);
+    await sql`create virtual table messages_fts using fts5(tokens, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2')`.execute(
+      db,
+    );
   } else {
-    await sql`alter table messages add column search_vector tsvector generated always as (to_tsvector('simple', coalesce(search_tokens, ''))) stored`.execute(db);
+    await sql`alter table messages add column search_vector tsvector generated always as (to_tsvector('simple', coalesce(search_tokens, ''))) stored`.execute(
+      db,
+    );
     await sql`create index messages_search_idx on messages using gin (search_vector)`.execute(db);
   }
 
@@ -120,7 +174,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('deliveries')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('tenant_id', 'text', (c) => c.notNull())
-    .addColumn('message_id', 'text', (c) => c.notNull().references('messages.id').onDelete('cascade'))
+    .addColumn('message_id', 'text', (c) =>
+      c.notNull().references('messages.id').onDelete('cascade'),
+    )
     .addColumn('conversation_id', 'text', (c) => c.notNull())
     .addColumn('instance_id', 'text')
     .addColumn('status', 'text', (c) => c.notNull())
@@ -129,7 +185,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('deliveries_instance_idx').on('deliveries').columns(['instance_id', 'status', 'created_at']).execute();
+  await db.schema
+    .createIndex('deliveries_instance_idx')
+    .on('deliveries')
+    .columns(['instance_id', 'status', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('ingested_events')
@@ -189,13 +249,19 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('webhook_endpoints_tenant_idx').on('webhook_endpoints').columns(['tenant_id', 'id']).execute();
+  await db.schema
+    .createIndex('webhook_endpoints_tenant_idx')
+    .on('webhook_endpoints')
+    .columns(['tenant_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('webhook_deliveries')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('tenant_id', 'text', (c) => c.notNull())
-    .addColumn('endpoint_id', 'text', (c) => c.notNull().references('webhook_endpoints.id').onDelete('cascade'))
+    .addColumn('endpoint_id', 'text', (c) =>
+      c.notNull().references('webhook_endpoints.id').onDelete('cascade'),
+    )
     .addColumn('event_seq', 'bigint', (c) => c.notNull())
     .addColumn('event_id', 'text', (c) => c.notNull())
     .addColumn('event_type', 'text', (c) => c.notNull())
@@ -209,17 +275,31 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('webhook_deliveries_due_idx').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
-  await db.schema.createIndex('webhook_deliveries_endpoint_idx').on('webhook_deliveries').columns(['endpoint_id', 'id']).execute();
+  await db.schema
+    .createIndex('webhook_deliveries_due_idx')
+    .on('webhook_deliveries')
+    .columns(['status', 'next_attempt_at'])
+    .execute();
+  await db.schema
+    .createIndex('webhook_deliveries_endpoint_idx')
+    .on('webhook_deliveries')
+    .columns(['endpoint_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('webhook_attempts')
     .addColumn('id', serialType(db), serialPk(db))
-    .addColumn('delivery_id', 'text', (c) => c.notNull().references('webhook_deliveries.id').onDelete('cascade'))
+    .addColumn('delivery_id', 'text', (c) =>
+      c.notNull().references('webhook_deliveries.id').onDelete('cascade'),
+    )
     .addColumn('status_code', 'integer')
     .addColumn('error', 'text')
     .addColumn('duration_ms', 'integer', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('webhook_attempts_delivery_idx').on('webhook_attempts').columns(['delivery_id', 'id']).execute();
+  await db.schema
+    .createIndex('webhook_attempts_delivery_idx')
+    .on('webhook_attempts')
+    .columns(['delivery_id', 'id'])
+    .execute();
 }

@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import { SyncEntry } from './blacklist.js';
+
+/**
+ * The control channel: one WebSocket per sidecar, opened by the sidecar to
+ * `GET /v1/sidecar/connect` with its instance token. Every frame is a JSON envelope
+ * `{ v: 1, type, ... }`; unknown versions or types close the channel with 1008 and both sides
+ * reconnect. Later issues add frame types (deliveries, config, secrets) to these unions.
+ */
+export const CONTROL_PROTOCOL_VERSION = 1;
+
+export const CONTROL_CLOSE_CODES = {
+  protocolError: 1008,
+  unauthorized: 4001,
+  replaced: 4009,
+  serverShutdown: 1001,
+} as const;
+
+const v = z.literal(CONTROL_PROTOCOL_VERSION);
+
+/** Sidecar → server. */
+export const SidecarFrame = z.discriminatedUnion('type', [
+  z.strictObject({
+    v,
+    type: z.literal('hello'),
+    since: z.number().int().min(0),
+    version: z.string().max(100),
+    entries: z.number().int().min(0).optional(),
+  }),
+  z.strictObject({ v, type: z.literal('ack'), revision: z.number().int().min(0) }),
+  z.strictObject({ v, type: z.literal('resync'), reason: z.string().max(500) }),
+  z.strictObject({ v, type: z.literal('pong'), ts: z.number().optional() }),
+]);
+export type SidecarFrame = z.infer<typeof SidecarFrame>;
+
+export const BlacklistChange = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('upsert'), revision: z.number().int(), entry: SyncEntry }),
+  z.object({
+    op: z.literal('delete'),
+    revision: z.number().int(),
+    id: z.string(),
+    platform: z.string(),
+    platform_user_id: z.string(),
+  }),
+]);
+export type BlacklistChange = z.infer<typeof BlacklistChange>;
+
+/** Server → sidecar. A snapshot is `snapshot_begin`, any number of `snapshot_chunk`, `snapshot_end`. */
+export const ServerFrame = z.discriminatedUnion('type', [
+  z.object({
+    v,
+    type: z.literal('welcome'),
+    instance_id: z.string(),
+    tenant_id: z.string(),
+    revision: z.number().int(),
+  }),
+  z.object({
+    v,
+    type: z.literal('snapshot_begin'),
+    revision: z.number().int(),
+    total: z.number().int(),
+  }),
+  z.object({ v, type: z.literal('snapshot_chunk'), entries: z.array(SyncEntry) }),
+  z.object({
+    v,
+    type: z.literal('snapshot_end'),
+    revision: z.number().int(),
+    checksum: z.string(),
+  }),
+  z.object({
+    v,
+    type: z.literal('delta'),
+    from_revision: z.number().int(),
+    revision: z.number().int(),
+    changes: z.array(BlacklistChange),
+  }),
+  z.object({ v, type: z.literal('ping'), ts: z.number() }),
+  z.object({ v, type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+
+/**
+ * Order-independent checksum of a blacklist set, so both sides can prove they hold the same
+ * entries: hex of the XOR of per-entry FNV-1a 64-bit hashes of `platform\0user\0expires`.
+ */
+export function blacklistChecksum(
+  entries: Iterable<{ platform: string; platform_user_id: string; expires_at: number | null }>,
+): string {
+  let acc = 0n;
+  for (const e of entries)
+    acc ^= fnv1a64(`${e.platform}\0${e.platform_user_id}\0${e.expires_at ?? ''}`);
+  return acc.toString(16).padStart(16, '0');
+}
+
+function fnv1a64(s: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < s.length; i++) {
+    h ^= BigInt(s.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h;
+}
+
+/** The sidecar's intercept API, called by the AstrBot plugin for every message. */
+export const INTERCEPT_ACTIONS = ['pass', 'block'] as const;
+export const InterceptRequest = z
+  .strictObject({
+    platform: z
+      .string()
+      .min(1)
+      .max(64)
+      .meta({ description: 'Platform enum value (the plugin maps AstrBot adapter names)' }),
+    adapter: z
+      .string()
+      .max(64)
+      .optional()
+      .meta({ description: 'AstrBot adapter name when platform is `other`' }),
+    platform_instance_id: z.string().max(200),
+    user_id: z.string().min(1).max(200),
+    nickname: z.string().max(200).optional(),
+    group_id: z.string().max(200).optional(),
+    session: z.string().min(1).max(500),
+    message_id: z.string().min(1).max(200),
+    kind: z.enum(['text', 'image', 'voice', 'file']),
+    text: z.string().max(1_000_000).optional(),
+    sent_at: z.iso.datetime({ offset: true }),
+  })
+  .meta({ id: 'InterceptRequest' });
+export type InterceptRequest = z.infer<typeof InterceptRequest>;
+export const InterceptResponse = z
+  .object({
+    action: z.enum(INTERCEPT_ACTIONS),
+    reason: z.string().optional(),
+    entry_id: z.string().optional(),
+  })
+  .meta({ id: 'InterceptResponse' });
+export type InterceptResponse = z.infer<typeof InterceptResponse>;
