@@ -61,7 +61,19 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
 
-  const migrator = new Migrator({ db, provider: migrationProvider });
+  // Name the schema explicitly: Kysely otherwise finds its bookkeeping tables in *any* schema
+  // (e.g. another tenant database's or test's) and skips creating them in ours.
+  let migrator: Migrator | undefined;
+  const getMigrator = async () => {
+    if (migrator) return migrator;
+    let schema = target.kind === 'postgres' ? target.schema : undefined;
+    if (target.kind === 'postgres' && !schema) {
+      const r = await sql<{ s: string }>`select current_schema() as s`.execute(db);
+      schema = r.rows[0]?.s ?? 'public';
+    }
+    migrator = new Migrator({ db, provider: migrationProvider, ...(schema ? { migrationTableSchema: schema } : {}) });
+    return migrator;
+  };
   let schemaReady: Promise<void> | undefined;
   const ensureSchema = () => {
     if (target.kind !== 'postgres' || !target.schema) return Promise.resolve();
@@ -76,12 +88,12 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
     kind: target.kind,
     async migrate() {
       await ensureSchema();
-      const { error, results } = await migrator.migrateToLatest();
+      const { error, results } = await (await getMigrator()).migrateToLatest();
       if (error) throw error instanceof Error ? error : new Error(String(error));
       return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
     },
     async migrationsApplied() {
-      const list = await migrator.getMigrations();
+      const list = await (await getMigrator()).getMigrations();
       return (
         list.length === Object.keys(migrations).length &&
         list.every((m) => m.executedAt !== undefined)
