@@ -9,18 +9,16 @@ import {
   type Scope,
   TOKEN_PREFIXES,
 } from '@astrdesk/protocol';
-import { z } from '@hono/zod-openapi';
 import { newId, newToken, sha256Hex } from '../infra/crypto/index.js';
 import { iso } from '../infra/db/index.js';
 import type { ApiKeysTable } from '../infra/db/schema.js';
 import { ApiError, notFound } from '../infra/http/errors.js';
 import { paginateById } from '../infra/http/pagination.js';
-import { defineRoute, json, jsonBody } from '../infra/http/route.js';
+import { defineRoute, IdParam, json, jsonBody } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
 
 export { UsageRecorder } from './usage.js';
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const GRANULARITY_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 const MAX_BUCKETS = 1500;
 

@@ -20,16 +20,15 @@ import {
 import { z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
 import { actorOf } from '../conversations/index.js';
-import { iso } from '../infra/db/index.js';
+import { containsText, iso, type Tx } from '../infra/db/index.js';
 import { ApiError, notFound } from '../infra/http/errors.js';
 import { decodeCursor, encodeCursor, paginateById } from '../infra/http/pagination.js';
-import { defineRoute, json, jsonBody } from '../infra/http/route.js';
+import { defineRoute, IdParam, json, jsonBody } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
 import { BlacklistWriter, type EntryRow, newEntryRow, toEntry } from './service.js';
 
 export * from './service.js';
 
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 const tags = ['Blacklist'];
 
 const createRoute = defineRoute(
@@ -156,6 +155,35 @@ const deleteRoute = defineRoute(
   },
 );
 
+/** Entries of this tenant for the given (platform, user) pairs, looked up in chunks. */
+async function findByPairs(
+  tx: Tx,
+  tenantId: string,
+  pairs: ReadonlyArray<{ platform: string; platform_user_id: string }>,
+): Promise<EntryRow[]> {
+  const out: EntryRow[] = [];
+  for (let i = 0; i < pairs.length; i += 200) {
+    const chunk = pairs.slice(i, i + 200);
+    const rows = await tx
+      .selectFrom('blacklist_entries')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where((eb) =>
+        eb.or(
+          chunk.map((p) =>
+            eb.and([
+              eb('platform', '=', p.platform),
+              eb('platform_user_id', '=', p.platform_user_id),
+            ]),
+          ),
+        ),
+      )
+      .execute();
+    out.push(...rows);
+  }
+  return out;
+}
+
 function futureOrThrow(
   value: string | null | undefined,
   now: number,
@@ -271,25 +299,8 @@ export const blacklistRoutes = newRouter()
     const revision = await s.events.transact(tenantId, async (tx, emit) => {
       const w = new BlacklistWriter(tx, tenantId, actor, now);
       const existing = new Map<string, EntryRow>();
-      for (let i = 0; i < valid.length; i += 200) {
-        const chunk = valid.slice(i, i + 200);
-        const rows = await tx
-          .selectFrom('blacklist_entries')
-          .selectAll()
-          .where('tenant_id', '=', tenantId)
-          .where((eb) =>
-            eb.or(
-              chunk.map((v) =>
-                eb.and([
-                  eb('platform', '=', v.platform),
-                  eb('platform_user_id', '=', v.platform_user_id),
-                ]),
-              ),
-            ),
-          )
-          .execute();
-        for (const r of rows) existing.set(`${r.platform}\0${r.platform_user_id}`, r);
-      }
+      for (const r of await findByPairs(tx, tenantId, valid))
+        existing.set(`${r.platform}\0${r.platform_user_id}`, r);
       for (const v of valid) {
         const before = existing.get(`${v.platform}\0${v.platform_user_id}`);
         const after = before
@@ -351,26 +362,7 @@ export const blacklistRoutes = newRouter()
           .execute();
         for (const r of found) rows.set(r.id, r);
       }
-      const pairs = body.pairs ?? [];
-      for (let i = 0; i < pairs.length; i += 200) {
-        const chunk = pairs.slice(i, i + 200);
-        const found = await tx
-          .selectFrom('blacklist_entries')
-          .selectAll()
-          .where('tenant_id', '=', tenantId)
-          .where((eb) =>
-            eb.or(
-              chunk.map((p) =>
-                eb.and([
-                  eb('platform', '=', p.platform),
-                  eb('platform_user_id', '=', p.platform_user_id),
-                ]),
-              ),
-            ),
-          )
-          .execute();
-        for (const r of found) rows.set(r.id, r);
-      }
+      for (const r of await findByPairs(tx, tenantId, body.pairs ?? [])) rows.set(r.id, r);
       for (const r of rows.values()) await w.remove(r);
       return { revision: await w.finish(emit), deleted_ids: [...rows.keys()] };
     });
@@ -389,7 +381,6 @@ export const blacklistRoutes = newRouter()
     const { db, now } = c.var.services;
     const q = c.req.valid('query');
     const t = now();
-    const like = q.q ? `%${q.q.toLowerCase().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%` : undefined;
     const page = await paginateById(
       q.cursor,
       q.limit,
@@ -404,12 +395,9 @@ export const blacklistRoutes = newRouter()
             b.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', t)])),
           )
           .$if(q.status === 'expired', (b) => b.where('expires_at', '<=', t))
-          .$if(like !== undefined, (b) =>
+          .$if(q.q !== undefined, (b) =>
             b.where((eb) =>
-              eb.or([
-                sql<boolean>`lower(platform_user_id) like ${like} escape '\\'`,
-                sql<boolean>`lower(coalesce(reason, '')) like ${like} escape '\\'`,
-              ]),
+              eb.or([containsText('platform_user_id', q.q!), containsText('reason', q.q!)]),
             ),
           )
           .$if(before !== undefined, (b) => b.where('id', '<', before!))

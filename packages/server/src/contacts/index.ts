@@ -1,10 +1,9 @@
 import { Contact, ContactListQuery, ListQuery, Page, type Platform } from '@astrdesk/protocol';
-import { z } from '@hono/zod-openapi';
-import { iso } from '../infra/db/index.js';
+import { containsText, iso } from '../infra/db/index.js';
 import type { ContactsTable } from '../infra/db/schema.js';
 import { notFound } from '../infra/http/errors.js';
 import { paginateById } from '../infra/http/pagination.js';
-import { defineRoute, json } from '../infra/http/route.js';
+import { defineRoute, IdParam, json } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
 
 export function toContact(r: ContactsTable): Contact {
@@ -38,7 +37,7 @@ const getRoute = defineRoute(
     path: '/v1/contacts/{id}',
     tags: ['Contacts'],
     summary: 'A contact',
-    request: { params: z.object({ id: z.string().min(1).max(64) }) },
+    request: { params: IdParam },
     responses: { 200: json(Contact, 'The contact') },
   },
 );
@@ -47,7 +46,6 @@ export const contactRoutes = newRouter()
   .openapi(listRoute, async (c) => {
     const { db } = c.var.services;
     const q = c.req.valid('query');
-    const like = q.q ? `%${q.q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%` : undefined;
     const page = await paginateById(
       q.cursor,
       q.limit,
@@ -57,9 +55,9 @@ export const contactRoutes = newRouter()
           .selectAll()
           .where('tenant_id', '=', c.var.tenantId)
           .$if(q.platform !== undefined, (qb) => qb.where('platform', '=', q.platform!))
-          .$if(like !== undefined, (qb) =>
+          .$if(q.q !== undefined, (qb) =>
             qb.where((eb) =>
-              eb.or([eb('nickname', 'like', like!), eb('platform_user_id', 'like', like!)]),
+              eb.or([containsText('nickname', q.q!), containsText('platform_user_id', q.q!)]),
             ),
           )
           .$if(before !== undefined, (qb) => qb.where('id', '<', before!))

@@ -23,9 +23,9 @@ import type { Context } from 'hono';
 import { newId } from '../infra/crypto/index.js';
 import { iso } from '../infra/db/index.js';
 import type { AppEnv, Principal } from '../infra/http/context.js';
-import { ApiError, notFound } from '../infra/http/errors.js';
+import { ApiError } from '../infra/http/errors.js';
 import { decodeCursor, encodeCursor } from '../infra/http/pagination.js';
-import { defineRoute, json, jsonBody } from '../infra/http/route.js';
+import { defineRoute, IdParam, json, jsonBody } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
 import {
   type Actor,
@@ -42,8 +42,6 @@ import {
 
 export { runConversationJobs, startConversationJobs } from './jobs.js';
 export * from './service.js';
-
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 export function actorOf(p: Principal): Actor {
   if (p.kind === 'member')
@@ -424,23 +422,26 @@ let router = newRouter()
         throw new ApiError('not_found', 'No such message in this conversation', {
           param: 'around',
         });
-      const half = Math.max(1, Math.floor(n / 2));
+      // The pivot plus up to `olderCount` before and `newerCount` after it: `limit` in all.
+      const olderCount = Math.floor((n - 1) / 2);
+      const newerCount = n - 1 - olderCount;
       const before = await base()
         .where('rid', '<', pivot.rid)
         .orderBy('rid', 'desc')
-        .limit(half + 1)
+        .limit(olderCount + 1)
         .execute();
       const after = await base()
         .where('rid', '>', pivot.rid)
         .orderBy('rid', 'asc')
-        .limit(n - half)
+        .limit(newerCount + 1)
         .execute();
-      const olderMore = before.length > half;
-      data = [...before.slice(0, half).reverse(), pivot, ...after.slice(0, n - half - 1)];
-      const newerMore = after.length > n - half - 1;
+      const olderMore = before.length > olderCount;
+      const newerMore = after.length > newerCount;
+      data = [...before.slice(0, olderCount).reverse(), pivot, ...after.slice(0, newerCount)];
       older = olderMore ? cursorOf(data[0]!.rid) : null;
       newer = newerMore ? cursorOf(data.at(-1)!.rid) : null;
-      hasMore = olderMore || newerMore;
+      // `next_cursor` of an around page continues towards older messages.
+      hasMore = olderMore;
     } else {
       const cur = decodeCursor<{ rid: number }>(q.cursor, { rid: 'number' });
       if (q.direction === 'newer') {
@@ -452,6 +453,8 @@ let router = newRouter()
         hasMore = rows.length > n;
         data = rows.slice(0, n);
         newer = hasMore && data.length ? cursorOf(data.at(-1)!.rid) : null;
+        // Having started after a cursor, there are older messages behind the first row.
+        older = cur && data.length ? cursorOf(data[0]!.rid) : null;
       } else {
         const rows = await base()
           .$if(cur !== undefined, (qb) => qb.where('rid', '<', cur!.rid))
@@ -461,6 +464,7 @@ let router = newRouter()
         hasMore = rows.length > n;
         data = rows.slice(0, n);
         older = hasMore && data.length ? cursorOf(data.at(-1)!.rid) : null;
+        newer = cur && data.length ? cursorOf(data[0]!.rid) : null;
       }
     }
     return c.json(

@@ -9,17 +9,14 @@ import {
   TOKEN_PREFIXES,
   UpdateInstanceRequest,
 } from '@astrdesk/protocol';
-import { z } from '@hono/zod-openapi';
 import type { Selectable } from 'kysely';
 import { newId, newToken, sha256Hex } from '../infra/crypto/index.js';
 import { type Db, iso, type Tx } from '../infra/db/index.js';
 import type { InstancesTable } from '../infra/db/schema.js';
 import { notFound } from '../infra/http/errors.js';
 import { paginateById } from '../infra/http/pagination.js';
-import { defineRoute, json, jsonBody } from '../infra/http/route.js';
+import { defineRoute, IdParam, json, jsonBody } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
-
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 /** The tenant's current blacklist revision (0 before the first change). */
 export async function currentRevision(db: Db | Tx, tenantId: string): Promise<number> {

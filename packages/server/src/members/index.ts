@@ -13,14 +13,13 @@ import { iso, isUniqueViolation } from '../infra/db/index.js';
 import type { MembersTable } from '../infra/db/schema.js';
 import { ApiError, notFound } from '../infra/http/errors.js';
 import { paginateById } from '../infra/http/pagination.js';
-import { defineRoute, json, jsonBody } from '../infra/http/route.js';
+import { defineRoute, IdParam, json, jsonBody } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
 import { canAssignRole, toMember } from './service.js';
 
 export { toMember } from './service.js';
 
 const INVITE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 const createMemberRoute = defineRoute(
   { scope: 'members:write' },

@@ -18,7 +18,7 @@ import { iso } from '../infra/db/index.js';
 import type { TenantStatusEventsTable } from '../infra/db/schema.js';
 import { ApiError, notFound } from '../infra/http/errors.js';
 import { paginateById } from '../infra/http/pagination.js';
-import { defineRoute, json, jsonBody } from '../infra/http/route.js';
+import { defineRoute, IdParam, json, jsonBody } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
 import {
   getAutoApprovalPolicy,
@@ -29,8 +29,6 @@ import {
 } from './service.js';
 
 export { autoApproves, toTenant } from './service.js';
-
-const IdParam = z.object({ id: z.string().min(1).max(64) });
 
 // --- tenant self-service ------------------------------------------------------------------
 

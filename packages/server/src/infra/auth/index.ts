@@ -36,6 +36,11 @@ const denied = (code: 'invalid_token' | 'token_expired' | 'token_revoked', what:
       : `This ${what} has ${code === 'token_expired' ? 'expired' : 'been revoked'}`,
   );
 
+const operator = (id: string) => ({
+  principal: { kind: 'operator' as const, id, tenantId: null, scopes: SCOPES, credentialId: id },
+  tenantStatus: null,
+});
+
 /** Resolves a bearer token to a principal, or throws the ApiError that explains why not. */
 export async function resolvePrincipal(
   s: Services,
@@ -158,20 +163,10 @@ export async function resolvePrincipal(
       tenantStatus: row.status,
     };
   }
+  // An operator token from the environment need not carry our prefix.
+  const envToken = s.config.ASTRDESK_OPERATOR_TOKEN;
+  if (envToken && safeEqual(token, envToken)) return operator('opr_env');
   if (token.startsWith(TOKEN_PREFIXES.operator)) {
-    const envToken = s.config.ASTRDESK_OPERATOR_TOKEN;
-    if (envToken && safeEqual(token, envToken)) {
-      return {
-        principal: {
-          kind: 'operator',
-          id: 'opr_env',
-          tenantId: null,
-          scopes: SCOPES,
-          credentialId: 'opr_env',
-        },
-        tenantStatus: null,
-      };
-    }
     const row = await s.db
       .selectFrom('operators')
       .select(['id', 'revoked_at'])
@@ -179,30 +174,7 @@ export async function resolvePrincipal(
       .executeTakeFirst();
     if (!row) throw denied('invalid_token', 'operator token');
     if (row.revoked_at !== null) throw denied('token_revoked', 'operator token');
-    return {
-      principal: {
-        kind: 'operator',
-        id: row.id,
-        tenantId: null,
-        scopes: SCOPES,
-        credentialId: row.id,
-      },
-      tenantStatus: null,
-    };
-  }
-  // An operator token from the environment need not carry our prefix.
-  const envToken = s.config.ASTRDESK_OPERATOR_TOKEN;
-  if (envToken && safeEqual(token, envToken)) {
-    return {
-      principal: {
-        kind: 'operator',
-        id: 'opr_env',
-        tenantId: null,
-        scopes: SCOPES,
-        credentialId: 'opr_env',
-      },
-      tenantStatus: null,
-    };
+    return operator(row.id);
   }
   throw denied('invalid_token', 'token');
 }

@@ -71,7 +71,11 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
       const r = await sql<{ s: string }>`select current_schema() as s`.execute(db);
       schema = r.rows[0]?.s ?? 'public';
     }
-    migrator = new Migrator({ db, provider: migrationProvider, ...(schema ? { migrationTableSchema: schema } : {}) });
+    migrator = new Migrator({
+      db,
+      provider: migrationProvider,
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
     return migrator;
   };
   let schemaReady: Promise<void> | undefined;
@@ -126,4 +130,13 @@ export function isUniqueViolation(err: unknown): boolean {
     e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
     e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
   );
+}
+
+/**
+ * Case-insensitive "contains" on both databases: `lower(column) LIKE %needle%` with LIKE's
+ * wildcards in the needle escaped, so `50%` means the text "50%".
+ */
+export function containsText(column: string, needle: string) {
+  const pattern = `%${needle.toLowerCase().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+  return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
 }

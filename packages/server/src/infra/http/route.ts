@@ -1,5 +1,5 @@
 import { ErrorEnvelope } from '@astrdesk/protocol';
-import { createRoute, type RouteConfig } from '@hono/zod-openapi';
+import { createRoute, type RouteConfig, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { type RouteAuth, requireAuth } from '../auth/index.js';
 import type { AppEnv } from './context.js';
@@ -64,3 +64,6 @@ export function json<T>(schema: T, description: string) {
 export function jsonBody<T>(schema: T) {
   return { required: true, content: { 'application/json': { schema } } } as const;
 }
+
+/** `{id}` path parameter of resource routes. */
+export const IdParam = z.object({ id: z.string().min(1).max(64) });
