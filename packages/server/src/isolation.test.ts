@@ -47,24 +47,68 @@ beforeAll(async () => {
     body: { name: 'A key', scopes: ['tenant:read'] },
   });
   // B has an AstrBot instance whose sidecar reported a user message: contact, conversation, message.
-  const bInst = await t.call('POST', '/v1/instances', { token: b.token, body: { name: 'B bot', platforms: ['qq'] } });
+  const bInst = await t.call('POST', '/v1/instances', {
+    token: b.token,
+    body: { name: 'B bot', platforms: ['qq'] },
+  });
   const event = (user: string, text: string) => ({
     id: `iso-${user}`,
     type: 'message.inbound',
     occurred_at: new Date().toISOString(),
-    data: { platform: 'qq', platform_user_id: user, nickname: user, platform_message_id: `pm-${user}`, session_id: `s-${user}`, kind: 'text', text, sent_at: new Date().toISOString() },
+    data: {
+      platform: 'qq',
+      platform_user_id: user,
+      nickname: user,
+      platform_message_id: `pm-${user}`,
+      session_id: `s-${user}`,
+      kind: 'text',
+      text,
+      sent_at: new Date().toISOString(),
+    },
   });
-  const ingested = await t.call('POST', '/v1/sidecar/events', { token: bInst.body.token, body: { events: [event('b-user-secret', 'tenant B private words')] } });
+  const ingested = await t.call('POST', '/v1/sidecar/events', {
+    token: bInst.body.token,
+    body: { events: [event('b-user-secret', 'tenant B private words')] },
+  });
   expect(ingested.status).toBe(200);
   const bContact = (await t.call('GET', '/v1/contacts', { token: b.token })).body.data[0];
   const bConv = (await t.call('GET', '/v1/conversations', { token: b.token })).body.data[0];
-  const bHook = await t.call('POST', '/v1/webhook-endpoints', { token: b.token, body: { url: 'https://b.example/hook', events: ['*'], enabled: false } });
-  const aInst = await t.call('POST', '/v1/instances', { token: a.token, body: { name: 'A bot', platforms: ['qq'] } });
-  await t.call('POST', '/v1/sidecar/events', { token: aInst.body.token, body: { events: [event('a-user', 'tenant A words')] } });
-  await t.call('POST', '/v1/webhook-endpoints', { token: a.token, body: { url: 'https://a.example/hook', events: ['*'], enabled: false } });
-  bIds = [b.tenantId, b.ownerId, bMember.body.id, bKey.body.id, bInst.body.id, bContact.id, bConv.id, ingested.body.results[0].message_id];
+  const bHook = await t.call('POST', '/v1/webhook-endpoints', {
+    token: b.token,
+    body: { url: 'https://b.example/hook', events: ['*'], enabled: false },
+  });
+  const aInst = await t.call('POST', '/v1/instances', {
+    token: a.token,
+    body: { name: 'A bot', platforms: ['qq'] },
+  });
+  await t.call('POST', '/v1/sidecar/events', {
+    token: aInst.body.token,
+    body: { events: [event('a-user', 'tenant A words')] },
+  });
+  await t.call('POST', '/v1/webhook-endpoints', {
+    token: a.token,
+    body: { url: 'https://a.example/hook', events: ['*'], enabled: false },
+  });
+  bIds = [
+    b.tenantId,
+    b.ownerId,
+    bMember.body.id,
+    bKey.body.id,
+    bInst.body.id,
+    bContact.id,
+    bConv.id,
+    ingested.body.results[0].message_id,
+  ];
   if (bHook.status === 201) bIds.push(bHook.body.id);
-  bSecrets = [b.email, 'agent@tenantb.example', bKey.body.secret, bKey.body.prefix, bInst.body.token, 'b-user-secret', 'tenant B private words'];
+  bSecrets = [
+    b.email,
+    'agent@tenantb.example',
+    bKey.body.secret,
+    bKey.body.prefix,
+    bInst.body.token,
+    'b-user-secret',
+    'tenant B private words',
+  ];
   for (const id of bIds) expect(id).toMatch(/^[a-z]+_/);
   doc = (await t.call('GET', '/openapi.json')).body;
 });

@@ -328,10 +328,9 @@ describe('stats and compaction', () => {
       token: owner.token,
       body: { name: 'lagging', platforms: [] },
     });
-    const rev =
-      (await add({ platform: 'misskey', platform_user_id: 'c1' })).body &&
-      (await t.call('GET', `/v1/instances/${inst.body.id}`, { token: owner.token })).body.sync
-        .revision;
+    expect((await add({ platform: 'misskey', platform_user_id: 'c1' })).status).toBe(201);
+    const rev = (await t.call('GET', `/v1/instances/${inst.body.id}`, { token: owner.token })).body
+      .sync.revision;
     expect(rev).toBeGreaterThan(0);
     t.advance(200 * 3_600_000); // past the 168 h retention, before the 720 h hard limit
     await runBlacklistJobs(t.services);

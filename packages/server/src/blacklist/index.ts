@@ -18,7 +18,6 @@ import {
   UpdateBlacklistEntryRequest,
 } from '@astrdesk/protocol';
 import { z } from '@hono/zod-openapi';
-import { sql } from 'kysely';
 import { actorOf } from '../conversations/index.js';
 import { containsText, iso, type Tx } from '../infra/db/index.js';
 import { ApiError, notFound } from '../infra/http/errors.js';

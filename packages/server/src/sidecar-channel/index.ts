@@ -255,8 +255,8 @@ export function attachSidecarChannel(
 
   const accept = (ws: WebSocket, instanceId: string, tenantId: string) => {
     const conn = new ChannelConnection(ws, instanceId, tenantId, s, opts);
-    let set = byTenant.get(tenantId);
-    if (!set) byTenant.set(tenantId, (set = new Set()));
+    const set = byTenant.get(tenantId) ?? new Set<ChannelConnection>();
+    byTenant.set(tenantId, set);
     set.add(conn);
     void setConnected(instanceId, 1).catch(() => {});
     const timer = setInterval(() => conn.ping(), opts.pingIntervalMs);
