@@ -136,7 +136,10 @@ export const BlacklistListQuery = z.object({
   operator: z.string().max(100).optional(),
 });
 
-export const BlacklistCheckQuery = z.object({ platform: Platform, user_id: UserId });
+export const BlacklistCheckQuery = z.object({
+  platform: Platform.meta({ example: 'qq' }),
+  user_id: UserId.meta({ example: '10001' }),
+});
 export const BlacklistCheck = z
   .object({ blocked: z.boolean(), entry: BlacklistEntry.nullable() })
   .meta({ id: 'BlacklistCheck' });

@@ -89,6 +89,12 @@ beforeAll(async () => {
     token: a.token,
     body: { url: 'https://a.example/hook', events: ['*'], enabled: false },
   });
+  // B blocks the user the docs use as their example, so A's check of that user must not see it.
+  const bBlock = await t.call('POST', '/v1/blacklist', {
+    token: b.token,
+    body: { platform: 'qq', platform_user_id: '10001', reason: 'tenant B reason' },
+  });
+  expect(bBlock.status).toBe(201);
   bIds = [
     b.tenantId,
     b.ownerId,
@@ -99,6 +105,7 @@ beforeAll(async () => {
     bConv.id,
     ingested.body.results[0].message_id,
   ];
+  bIds.push(bBlock.body.id);
   if (bHook.status === 201) bIds.push(bHook.body.id);
   bSecrets = [
     b.email,
@@ -108,6 +115,7 @@ beforeAll(async () => {
     bInst.body.token,
     'b-user-secret',
     'tenant B private words',
+    'tenant B reason',
   ];
   for (const id of bIds) expect(id).toMatch(/^[a-z]+_/);
   doc = (await t.call('GET', '/openapi.json')).body;
@@ -130,6 +138,34 @@ function tenantRoutes(): Array<[string, string]> {
     out.push([r.method, path]);
   }
   return out;
+}
+
+/** `?name=example&...` for the query parameters a route requires, from the OpenAPI examples. */
+function requiredQuery(method: string, path: string): string {
+  const params =
+    (
+      doc.paths[path]?.[method] as
+        | {
+            parameters?: Array<{
+              name: string;
+              in: string;
+              required?: boolean;
+              schema?: { example?: unknown };
+              example?: unknown;
+            }>;
+          }
+        | undefined
+    )?.parameters ?? [];
+  const q = new URLSearchParams();
+  for (const p of params) {
+    if (p.in !== 'query' || !p.required) continue;
+    const ex = p.example ?? p.schema?.example;
+    if (ex === undefined)
+      throw new Error(`${path}: required query parameter ${p.name} has no example`);
+    q.set(p.name, String(ex));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
 }
 
 function exampleBody(method: string, path: string): unknown {
@@ -176,7 +212,7 @@ describe('tenant isolation', () => {
     const gets = tenantRoutes().filter(([m, p]) => m === 'GET' && !p.includes('{'));
     expect(gets.length).toBeGreaterThanOrEqual(3);
     for (const [, path] of gets) {
-      const r = await t.call('GET', path, { token: a.token });
+      const r = await t.call('GET', `${path}${requiredQuery('get', path)}`, { token: a.token });
       if (r.status !== 200) failures.push(`GET ${path} → ${r.status}`);
       const text = JSON.stringify(r.body);
       for (const s of [...bIds, ...bSecrets])

@@ -327,3 +327,28 @@ describe('HTTP niceties', () => {
     expect(statuses[10]).toBe(429);
   });
 });
+
+describe('stored idempotent answers', () => {
+  it('are encrypted at rest, so a secret shown once is not readable from the table', async () => {
+    const r = await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'stored', scopes: ['tenant:read'] },
+      headers: { 'idempotency-key': 'enc-check-1' },
+    });
+    expect(r.status).toBe(201);
+    const rows = await t.services.db
+      .selectFrom('idempotency_keys')
+      .select('response_body')
+      .where('key', '=', 'enc-check-1')
+      .execute();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.response_body).not.toContain(r.body.secret);
+    expect(rows[0]!.response_body).not.toContain('stored');
+    const replay = await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'stored', scopes: ['tenant:read'] },
+      headers: { 'idempotency-key': 'enc-check-1' },
+    });
+    expect(replay.body.secret).toBe(r.body.secret);
+  });
+});

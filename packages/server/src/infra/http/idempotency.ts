@@ -23,7 +23,7 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
         param: 'Idempotency-Key',
       });
     }
-    const { db, now } = c.var.services;
+    const { db, now, secrets } = c.var.services;
     const principalId = c.var.principal.credentialId;
     const body = await c.req.text();
     const url = new URL(c.req.url);
@@ -81,7 +81,7 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
       } else {
         c.header('Idempotent-Replayed', 'true');
         return c.body(
-          prior.response_body ?? '',
+          prior.response_body ? secrets.decrypt(prior.response_body, principalId) : '',
           (prior.status_code ?? 200) as ContentfulStatusCode,
           {
             'content-type': 'application/json',
@@ -116,7 +116,12 @@ export function idempotency(): MiddlewareHandler<AppEnv> {
     const text = await res.clone().text();
     await db
       .updateTable('idempotency_keys')
-      .set({ state: 'done', status_code: res.status, response_body: text })
+      // Stored encrypted: first answers can hold secrets shown once (API keys, webhook secrets).
+      .set({
+        state: 'done',
+        status_code: res.status,
+        response_body: secrets.encrypt(text, principalId),
+      })
       .where('principal_id', '=', principalId)
       .where('key', '=', key)
       .execute();
