@@ -74,6 +74,8 @@ export const ConfigSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
   REALTIME_RESUME_WINDOW: int(1, 10_000_000).default(10_000),
   EVENT_RETENTION_DAYS: int(1, 3650).default(7),
+  WEBHOOK_LOG_RETENTION_DAYS: int(1, 3650).default(30),
+  INGEST_DEDUP_DAYS: int(1, 3650).default(30),
   BLACKLIST_CHANGELOG_RETENTION_HOURS: int(1, 24 * 3650).default(168),
   BLACKLIST_CHANGELOG_HARD_LIMIT_HOURS: int(1, 24 * 3650).default(720),
 });

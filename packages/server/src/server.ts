@@ -2,6 +2,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import { type CreateServicesOptions, closeServices, createApp, createServices } from './app.js';
 import { startBlacklistJobs } from './blacklist/jobs.js';
 import { startConversationJobs } from './conversations/index.js';
+import { startHousekeeping } from './housekeeping/index.js';
 import type { Services } from './infra/services.js';
 import { attachRealtime } from './realtime/index.js';
 import { attachSidecarChannel } from './sidecar-channel/index.js';
@@ -28,6 +29,7 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
   });
   services.background.push(startConversationJobs(services));
   services.background.push(startBlacklistJobs(services));
+  services.background.push(startHousekeeping(services));
   const channel = attachSidecarChannel(server as import('node:http').Server, services);
   const realtime = attachRealtime(server as import('node:http').Server, services);
   const addr = server.address();

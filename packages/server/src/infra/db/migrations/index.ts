@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001_foundation.js';
 import * as m0002 from './0002_conversations.js';
 import * as m0003 from './0003_blacklist.js';
+import * as m0004 from './0004_retention.js';
 
 /**
  * Every migration, in order. Bundled statically (not read from disk) so the built server
@@ -11,6 +12,7 @@ export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_conversations': m0002,
   '0003_blacklist': m0003,
+  '0004_retention': m0004,
 };
 
 export const migrationProvider: MigrationProvider = {
