@@ -83,22 +83,46 @@ export type ServerFrame = z.infer<typeof ServerFrame>;
  * Order-independent checksum of a blacklist set, so both sides can prove they hold the same
  * entries: hex of the XOR of per-entry FNV-1a 64-bit hashes of `platform\0user\0expires`.
  */
-export function blacklistChecksum(
-  entries: Iterable<{ platform: string; platform_user_id: string; expires_at: number | null }>,
-): string {
-  let acc = 0n;
-  for (const e of entries)
-    acc ^= fnv1a64(`${e.platform}\0${e.platform_user_id}\0${e.expires_at ?? ''}`);
-  return acc.toString(16).padStart(16, '0');
+export function blacklistChecksum(entries: Iterable<{ platform: string; platform_user_id: string; expires_at: number | null }>): string {
+  let hi = 0;
+  let lo = 0;
+  for (const e of entries) {
+    fnv1a64(`${e.platform}\0${e.platform_user_id}\0${e.expires_at ?? ''}`);
+    hi ^= out[0]!;
+    lo ^= out[1]!;
+  }
+  return (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
 }
 
-function fnv1a64(s: string): bigint {
-  let h = 0xcbf29ce484222325n;
+const out = new Uint32Array(2);
+
+/**
+ * FNV-1a 64-bit over UTF-16 code units, in four 16-bit limbs (no BigInt: this runs over
+ * every entry of a million-entry snapshot). Writes [high 32 bits, low 32 bits] to `out`.
+ */
+function fnv1a64(s: string): void {
+  // offset basis 0xcbf29ce484222325, little-endian 16-bit limbs
+  let h0 = 0x2325;
+  let h1 = 0x8422;
+  let h2 = 0x9ce4;
+  let h3 = 0xcbf2;
   for (let i = 0; i < s.length; i++) {
-    h ^= BigInt(s.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    h0 ^= s.charCodeAt(i);
+    // × prime 0x100000001b3 = 0x1b3 + 2^40 (limb 2 holds 0x100)
+    const t0 = h0 * 0x1b3;
+    let t1 = h1 * 0x1b3;
+    let t2 = h2 * 0x1b3 + h0 * 0x100;
+    let t3 = h3 * 0x1b3 + h1 * 0x100;
+    t1 += t0 >>> 16;
+    t2 += t1 >>> 16;
+    t3 += t2 >>> 16;
+    h0 = t0 & 0xffff;
+    h1 = t1 & 0xffff;
+    h2 = t2 & 0xffff;
+    h3 = t3 & 0xffff;
   }
-  return h;
+  out[0] = (h3 << 16) | h2;
+  out[1] = (h1 << 16) | h0;
 }
 
 /** The sidecar's intercept API, called by the AstrBot plugin for every message. */
