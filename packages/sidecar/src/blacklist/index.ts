@@ -1,0 +1,349 @@
+import { type BlacklistChange, blacklistChecksum, type SyncEntry } from '@astrdesk/protocol';
+import type { Logger } from 'pino';
+import { openSqlite, type SqliteDb } from '../infra/sqlite.js';
+
+/** What the intercept needs of an entry. */
+export interface CachedEntry {
+  id: string;
+  platform: string;
+  platform_user_id: string;
+  reason: string | null;
+  /** Epoch milliseconds, or null for permanent. */
+  expires_at: number | null;
+}
+
+export type DeltaResult =
+  | { kind: 'applied'; revision: number; changes: number }
+  /** Everything in it is already applied (`revision <= local`). */
+  | { kind: 'stale'; revision: number }
+  /** It does not continue from the local revision: the sidecar must resync. */
+  | { kind: 'gap'; reason: string };
+
+export type SnapshotResult =
+  | { ok: true; revision: number; entries: number; checksum: string }
+  | { ok: false; reason: string };
+
+const MIGRATIONS = [
+  `
+  CREATE TABLE blacklist (
+    platform TEXT NOT NULL,
+    platform_user_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    reason TEXT,
+    expires_at INTEGER,
+    PRIMARY KEY (platform, platform_user_id)
+  ) WITHOUT ROWID;
+  -- A snapshot being received. Only swapped into blacklist once complete and verified.
+  CREATE TABLE blacklist_staging (
+    platform TEXT NOT NULL,
+    platform_user_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    reason TEXT,
+    expires_at INTEGER,
+    PRIMARY KEY (platform, platform_user_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+  `,
+];
+
+type Row = [
+  platform: string,
+  platform_user_id: string,
+  id: string,
+  reason: string | null,
+  expires_at: number | null,
+];
+
+export const cacheKey = (platform: string, userId: string) => `${platform}\0${userId}`;
+
+/**
+ * The tenant's blacklist as this sidecar holds it: a SQLite copy (`blacklist.db`) and, in
+ * front of it, a Map keyed `platform + "\0" + user_id` that the intercept probes.
+ *
+ * Every change is written to SQLite first, in one transaction together with the new revision;
+ * only after the commit is the Map changed (a snapshot builds a new Map and swaps it in). A
+ * crash at any point therefore leaves SQLite holding a consistent set for the revision it
+ * records, and the next start loads exactly that.
+ */
+export class Blacklist {
+  readonly db: SqliteDb;
+  #map = new Map<string, CachedEntry>();
+  #revision = 0;
+  #staging: { revision: number; total: number; received: number } | undefined;
+  #loaded = false;
+  /** Last revision the server announced (welcome, snapshot, delta), or null before any. */
+  serverRevision: number | null = null;
+  /** When the cache last applied a snapshot or delta (ms), persisted across restarts. */
+  lastSyncAt: number | null = null;
+  #identity: string | null = null;
+  readonly #now: () => number;
+  readonly #log: Logger | undefined;
+  readonly #stmt: {
+    upsert: import('better-sqlite3').Statement<Row>;
+    delete: import('better-sqlite3').Statement<[string, string]>;
+    stage: import('better-sqlite3').Statement<Row>;
+    setMeta: import('better-sqlite3').Statement<[string, string]>;
+  };
+
+  private constructor(db: SqliteDb, opts: { now?: () => number; log?: Logger }) {
+    this.db = db;
+    this.#now = opts.now ?? Date.now;
+    this.#log = opts.log;
+    const cols = '(platform, platform_user_id, id, reason, expires_at) VALUES (?, ?, ?, ?, ?)';
+    this.#stmt = {
+      upsert: db.prepare(`INSERT OR REPLACE INTO blacklist ${cols}`),
+      delete: db.prepare('DELETE FROM blacklist WHERE platform = ? AND platform_user_id = ?'),
+      stage: db.prepare(`INSERT OR REPLACE INTO blacklist_staging ${cols}`),
+      setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+    };
+  }
+
+  /**
+   * Opens (or creates) the SQLite file and loads it into memory. A snapshot a previous
+   * process was receiving when it died is discarded: the last complete set stays.
+   */
+  static open(
+    file: string,
+    opts: { now?: () => number; log?: Logger; lockTimeoutMs?: number } = {},
+  ): Blacklist {
+    const db = openSqlite(file, {
+      synchronous: 'NORMAL',
+      migrations: MIGRATIONS,
+      ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
+    });
+    const bl = new Blacklist(db, opts);
+    try {
+      bl.#load();
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return bl;
+  }
+
+  #load(): void {
+    const leftover = this.db.prepare('DELETE FROM blacklist_staging').run().changes;
+    if (leftover > 0)
+      this.#log?.warn(
+        { staged: leftover },
+        'discarded an incomplete snapshot left by the previous run',
+      );
+    const meta = new Map(
+      (
+        this.db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]
+      ).map((r) => [r.key, r.value]),
+    );
+    this.#revision = Number(meta.get('revision') ?? 0);
+    const synced = meta.get('synced_at');
+    this.lastSyncAt = synced ? Number(synced) : null;
+    this.#identity = meta.get('identity') ?? null;
+    const map = new Map<string, CachedEntry>();
+    for (const r of this.db
+      .prepare('SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist')
+      .raw()
+      .iterate() as IterableIterator<Row>)
+      map.set(cacheKey(r[0], r[1]), toEntry(r));
+    this.#map = map;
+    this.#loaded = true;
+  }
+
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+  /** The revision the cached set is at (0: never synced). */
+  get revision(): number {
+    return this.#revision;
+  }
+  /** Entries held, expired ones included (they stop blocking at lookup time). */
+  get size(): number {
+    return this.#map.size;
+  }
+  /** How far behind the server the cache is, when the server's revision is known. */
+  get lag(): number | null {
+    return this.serverRevision === null ? null : Math.max(0, this.serverRevision - this.#revision);
+  }
+
+  /**
+   * Which credential the cached set was synced with (a hash of the instance token, set by the
+   * control channel). A set synced under another token is not continued with deltas.
+   */
+  get identity(): string | null {
+    return this.#identity;
+  }
+
+  setIdentity(identity: string): void {
+    if (identity === this.#identity) return;
+    this.#stmt.setMeta.run('identity', identity);
+    this.#identity = identity;
+  }
+
+  /** The hot path: the entry blocking this user now, if any. Expiry is checked here. */
+  lookup(platform: string, userId: string, now = this.#now()): CachedEntry | undefined {
+    const e = this.#map.get(`${platform}\0${userId}`);
+    if (e === undefined || (e.expires_at !== null && e.expires_at <= now)) return undefined;
+    return e;
+  }
+
+  /** Every entry held (expired ones included), for tests and diagnostics. */
+  entries(): IterableIterator<CachedEntry> {
+    return this.#map.values();
+  }
+
+  /** {@link blacklistChecksum} of the held set, comparable with the server's. */
+  checksum(): string {
+    return blacklistChecksum(this.#map.values());
+  }
+
+  // ---- snapshot ---------------------------------------------------------------------------
+
+  get snapshotInProgress(): boolean {
+    return this.#staging !== undefined;
+  }
+
+  /** Starts receiving a snapshot into the staging table (dropping any half-received one). */
+  beginSnapshot(revision: number, total: number): void {
+    this.db.prepare('DELETE FROM blacklist_staging').run();
+    this.#staging = { revision, total, received: 0 };
+  }
+
+  /** Stages one chunk. The live set is untouched until {@link finishSnapshot}. */
+  addSnapshotChunk(entries: readonly SyncEntry[]): void {
+    const staging = this.#staging;
+    if (!staging) throw new Error('snapshot_chunk before snapshot_begin');
+    const stage = this.#stmt.stage;
+    this.db.transaction(() => {
+      for (const e of entries)
+        stage.run(e.platform, e.platform_user_id, e.id, e.reason, e.expires_at);
+    })();
+    staging.received += entries.length;
+  }
+
+  /**
+   * Verifies the staged set against the server's checksum and, if it matches, swaps it into
+   * the live table and stores the revision in one transaction, then swaps the in-memory Map.
+   * On a mismatch the staged set is dropped and the live set stays as it was.
+   */
+  finishSnapshot(revision: number, checksum: string): SnapshotResult {
+    const staging = this.#staging;
+    if (!staging) throw new Error('snapshot_end before snapshot_begin');
+    this.#staging = undefined;
+    if (revision !== staging.revision) {
+      this.db.prepare('DELETE FROM blacklist_staging').run();
+      return {
+        ok: false,
+        reason: `snapshot_end revision ${revision} differs from snapshot_begin revision ${staging.revision}`,
+      };
+    }
+    const map = new Map<string, CachedEntry>();
+    const rows = this.db
+      .prepare('SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist_staging')
+      .raw()
+      .iterate() as IterableIterator<Row>;
+    const staged = blacklistChecksum(
+      (function* () {
+        for (const r of rows) {
+          const e = toEntry(r);
+          map.set(cacheKey(r[0], r[1]), e);
+          yield e;
+        }
+      })(),
+    );
+    if (staged !== checksum.toLowerCase()) {
+      this.db.prepare('DELETE FROM blacklist_staging').run();
+      return {
+        ok: false,
+        reason: `snapshot checksum mismatch at revision ${revision}: server ${checksum}, received ${staged} (${map.size} entries)`,
+      };
+    }
+    if (map.size !== staging.total)
+      this.#log?.warn(
+        { total: staging.total, received: map.size, revision },
+        'snapshot_begin announced a different number of entries than arrived (checksum matches)',
+      );
+    const now = this.#now();
+    this.db.transaction(() => {
+      this.db.exec(
+        'DELETE FROM blacklist; INSERT INTO blacklist SELECT * FROM blacklist_staging; DELETE FROM blacklist_staging;',
+      );
+      this.#stmt.setMeta.run('revision', String(revision));
+      this.#stmt.setMeta.run('synced_at', String(now));
+    })();
+    this.#map = map;
+    this.#revision = revision;
+    this.lastSyncAt = now;
+    if (this.serverRevision === null || this.serverRevision < revision)
+      this.serverRevision = revision;
+    return { ok: true, revision, entries: map.size, checksum: staged };
+  }
+
+  /** Drops a half-received snapshot (the connection closed mid-stream). */
+  abortSnapshot(): void {
+    if (!this.#staging) return;
+    this.#staging = undefined;
+    this.db.prepare('DELETE FROM blacklist_staging').run();
+  }
+
+  // ---- delta ------------------------------------------------------------------------------
+
+  /**
+   * Applies a delta that continues from the local revision, all its changes and the new
+   * revision in one transaction; then updates the Map. A delta already covered is `stale`; one
+   * that does not start at the local revision is a `gap`.
+   */
+  applyDelta(
+    fromRevision: number,
+    revision: number,
+    changes: readonly BlacklistChange[],
+  ): DeltaResult {
+    if (this.serverRevision === null || this.serverRevision < revision)
+      this.serverRevision = revision;
+    if (revision < fromRevision)
+      return {
+        kind: 'gap',
+        reason: `delta revision ${revision} is before its from_revision ${fromRevision}`,
+      };
+    if (revision <= this.#revision && fromRevision < this.#revision)
+      return { kind: 'stale', revision };
+    if (fromRevision !== this.#revision)
+      return {
+        kind: 'gap',
+        reason: `revision gap: local revision ${this.#revision}, delta from ${fromRevision} to ${revision}`,
+      };
+    const now = this.#now();
+    const { upsert, delete: del, setMeta } = this.#stmt;
+    this.db.transaction(() => {
+      for (const ch of changes) {
+        if (ch.op === 'upsert') {
+          const e = ch.entry;
+          upsert.run(e.platform, e.platform_user_id, e.id, e.reason, e.expires_at);
+        } else del.run(ch.platform, ch.platform_user_id);
+      }
+      setMeta.run('revision', String(revision));
+      setMeta.run('synced_at', String(now));
+    })();
+    // Committed: mirror it in memory. Nothing else runs between these lines (one thread).
+    for (const ch of changes) {
+      if (ch.op === 'upsert') {
+        const e = ch.entry;
+        this.#map.set(cacheKey(e.platform, e.platform_user_id), {
+          id: e.id,
+          platform: e.platform,
+          platform_user_id: e.platform_user_id,
+          reason: e.reason,
+          expires_at: e.expires_at,
+        });
+      } else this.#map.delete(cacheKey(ch.platform, ch.platform_user_id));
+    }
+    this.#revision = revision;
+    this.lastSyncAt = now;
+    return { kind: 'applied', revision, changes: changes.length };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function toEntry(r: Row): CachedEntry {
+  return { id: r[2], platform: r[0], platform_user_id: r[1], reason: r[3], expires_at: r[4] };
+}

@@ -1,0 +1,268 @@
+import path from 'node:path';
+import { SidecarEvent } from '@astrdesk/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  FakeIngestServer,
+  INSTANCE_TOKEN,
+  tempDir,
+  testLogger,
+  waitFor,
+} from '../test-utils/index.js';
+import { Outbox, type OutboxOptions } from './index.js';
+import { classifyResponse } from './sender.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(over: Partial<OutboxOptions> = {}, ingest?: FakeIngestServer) {
+  const server = ingest ?? (await FakeIngestServer.start());
+  if (!ingest) cleanups.push(() => server.close());
+  server.token = INSTANCE_TOKEN;
+  const { dir, cleanup } = tempDir();
+  cleanups.push(cleanup);
+  const file = path.join(dir, 'outbox.db');
+  const opts: OutboxOptions = {
+    serverUrl: server.url,
+    token: INSTANCE_TOKEN,
+    version: 'test',
+    log: testLogger(),
+    flushMs: 2,
+    intervalMs: 30,
+    retryMinMs: 5,
+    retryMaxMs: 50,
+    ...over,
+  };
+  let outbox = Outbox.open(file, opts);
+  cleanups.push(() => outbox.close());
+  return {
+    server,
+    get outbox() {
+      return outbox;
+    },
+    file,
+    async reopen(extra: Partial<OutboxOptions> = {}) {
+      await outbox.close();
+      outbox = Outbox.open(file, { ...opts, ...extra });
+      return outbox;
+    },
+  };
+}
+
+const inbound = (n: number, session = `s${n % 3}`) => ({
+  platform: 'qq',
+  platform_user_id: `u${n}`,
+  platform_message_id: `m${n}`,
+  session_id: session,
+  kind: 'text',
+  text: `message ${n}`,
+  sent_at: '2026-01-01T10:00:00.000Z',
+});
+
+describe('Outbox', () => {
+  it('writes rows with stable time-ordered ids and valid event JSON', async () => {
+    const { outbox } = await setup();
+    const a = await outbox.append('message.inbound', 's1', inbound(1), Date.UTC(2026, 0, 1));
+    const b = await outbox.append('message.inbound', 's1', inbound(2), Date.UTC(2026, 0, 1));
+    expect(a).toMatch(/^sc_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(b > a).toBe(true);
+    const rows = outbox.rows();
+    expect(rows.map((r) => r.id)).toEqual([a, b]);
+    const ev = SidecarEvent.parse(JSON.parse(rows[0]!.payload));
+    expect(ev).toMatchObject({
+      id: a,
+      type: 'message.inbound',
+      occurred_at: '2026-01-01T00:00:00.000Z',
+    });
+    expect(outbox.depth).toBe(2);
+  });
+
+  it('delivers in order and deletes rows only after the 2xx', async () => {
+    const { outbox, server } = await setup({ batchSize: 3 });
+    outbox.start();
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++)
+      ids.push(await outbox.append('message.inbound', `s${i % 3}`, inbound(i)));
+    await waitFor(() => outbox.depth === 0 && server.accepted.length === 10, { what: 'drained' });
+    expect(server.accepted.map((e) => e.id)).toEqual(ids);
+    expect(Math.max(...server.batches.map((b) => b.length))).toBeLessThanOrEqual(3);
+    expect(outbox.rows()).toHaveLength(0);
+    expect(outbox.stats.sent).toBe(10);
+  });
+
+  it('keeps everything while the server is down and drains in order with no duplicates when it is back', async () => {
+    const { outbox, server } = await setup({ batchSize: 4 });
+    await server.stop();
+    outbox.start();
+    const ids: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      ids.push(await outbox.append('message.inbound', `s${i % 4}`, inbound(i, `s${i % 4}`)));
+      if (i % 5 === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    await waitFor(() => outbox.stats.send_failures > 1, { what: 'failed sends' });
+    expect(outbox.depth).toBe(25);
+    expect(outbox.oldestAgeSeconds()).toBeGreaterThan(0);
+    expect(outbox.rows()[0]!.attempts).toBeGreaterThan(0);
+    await server.listen();
+    outbox.kick({ urgent: true });
+    await waitFor(() => outbox.depth === 0, { what: 'drained', timeoutMs: 10_000 });
+    expect(server.accepted.map((e) => e.id)).toEqual(ids);
+    for (const n of server.deliveries.values()) expect(n).toBe(1);
+    // Per session, the order is the order written.
+    for (let s = 0; s < 4; s++) {
+      const got = server.accepted.filter(
+        (e) => (e.data as { session_id: string }).session_id === `s${s}`,
+      );
+      expect(got.map((e) => e.id)).toEqual([...got.map((e) => e.id)].sort());
+    }
+  });
+
+  it('retries 5xx and 429 with backoff and then delivers', async () => {
+    const { outbox, server } = await setup();
+    server.failWith = 503;
+    outbox.start();
+    await outbox.append('message.inbound', 's', inbound(1));
+    await waitFor(() => server.batches.length >= 3, { what: 'retries' });
+    expect(outbox.depth).toBe(1);
+    server.failWith = 429;
+    await waitFor(() => server.batches.length >= 5, { what: 'more retries' });
+    server.failWith = null;
+    await waitFor(() => outbox.depth === 0, { what: 'delivered' });
+    expect(server.accepted).toHaveLength(1);
+    expect(outbox.stats.send_failures).toBeGreaterThan(0);
+    expect(outbox.deadLetters).toBe(0);
+  });
+
+  it('dead-letters the event a 400 names and delivers the others', async () => {
+    const { outbox, server } = await setup();
+    server.reject = (e) => (e.data as { text?: string }).text === 'poison';
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++)
+      ids.push(
+        await outbox.append('message.inbound', 's', {
+          ...inbound(i),
+          ...(i === 3 ? { text: 'poison' } : {}),
+        }),
+      );
+    outbox.start();
+    await waitFor(() => outbox.depth === 0, { what: 'drained' });
+    expect(server.accepted.map((e) => e.id)).toEqual(ids.filter((_, i) => i !== 3));
+    expect(outbox.deadLetters).toBe(1);
+    const [dead] = outbox.listDeadLetters();
+    expect(dead).toMatchObject({ id: ids[3], status: 400, type: 'message.inbound' });
+    expect(dead!.error).toMatch(/HTTP 400 validation_failed.*param events\.3/);
+    expect(JSON.parse(dead!.payload).data.text).toBe('poison');
+  });
+
+  it('finds the bad event one at a time when a 400 does not name it', async () => {
+    const { outbox, server } = await setup();
+    server.reject = (e) => (e.data as { text?: string }).text === 'poison';
+    server.anonymousRejects = true;
+    for (let i = 0; i < 4; i++)
+      await outbox.append('message.inbound', 's', {
+        ...inbound(i),
+        ...(i === 1 ? { text: 'poison' } : {}),
+      });
+    outbox.start();
+    await waitFor(() => outbox.depth === 0, { what: 'drained' });
+    expect(server.accepted).toHaveLength(3);
+    expect(outbox.deadLetters).toBe(1);
+  });
+
+  it('requeues dead letters with their original ids', async () => {
+    const { outbox, server } = await setup();
+    server.reject = () => true;
+    const id = await outbox.append('message.inbound', 's', inbound(1));
+    outbox.start();
+    await waitFor(() => outbox.deadLetters === 1, { what: 'dead-lettered' });
+    server.reject = null;
+    expect(outbox.requeueDeadLetters()).toBe(1);
+    await waitFor(() => outbox.depth === 0 && server.accepted.length === 1, { what: 'delivered' });
+    expect(server.accepted[0]!.id).toBe(id);
+    expect(outbox.deadLetters).toBe(0);
+  });
+
+  it('survives a restart: rows, ids and order are intact and then delivered', async () => {
+    const ctx = await setup();
+    await ctx.server.stop();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push(await ctx.outbox.append('message.inbound', 's', inbound(i)));
+    const again = await ctx.reopen();
+    expect(again.depth).toBe(5);
+    expect(again.rows().map((r) => r.id)).toEqual(ids);
+    await ctx.server.listen();
+    again.start();
+    await waitFor(() => again.depth === 0, { what: 'drained after restart' });
+    expect(ctx.server.accepted.map((e) => e.id)).toEqual(ids);
+  });
+
+  it('a replayed batch (server got it, answer lost) is not duplicated on the receiver', async () => {
+    const { outbox, server } = await setup();
+    await outbox.append('message.inbound', 's', inbound(1));
+    // Deliver once by hand, as if the first answer was lost…
+    const row = outbox.rows()[0]!;
+    await fetch(`${server.url}/v1/sidecar/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${INSTANCE_TOKEN}`, 'content-type': 'application/json' },
+      body: `{"events":[${row.payload}]}`,
+    });
+    outbox.start();
+    await waitFor(() => outbox.depth === 0, { what: 'drained' });
+    expect(server.accepted).toHaveLength(1);
+    expect(server.deliveries.get(row.id)).toBe(2);
+  });
+
+  it('synchronous=FULL groups the appends of one tick into one commit', async () => {
+    const { outbox, server } = await setup({ synchronous: 'FULL' });
+    expect(outbox.db.pragma('synchronous', { simple: true })).toBe(2);
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => outbox.append('message.inbound', 's', inbound(i))),
+    );
+    expect(outbox.depth).toBe(20);
+    expect(outbox.rows().map((r) => r.id)).toEqual(ids);
+    outbox.start();
+    await waitFor(() => server.accepted.length === 20, { what: 'delivered' });
+  });
+
+  it('keeps events while the token is rejected (401 is not the events’ fault)', async () => {
+    const { outbox, server } = await setup({ token: 'adi_wrong_token_000000000000' });
+    outbox.start();
+    await outbox.append('message.inbound', 's', inbound(1));
+    await waitFor(() => outbox.stats.last_error?.includes('401'), { what: '401' });
+    expect(outbox.depth).toBe(1);
+    expect(outbox.deadLetters).toBe(0);
+    expect(server.accepted).toHaveLength(0);
+  });
+});
+
+describe('classifyResponse', () => {
+  it('reads the index from param or details', () => {
+    const body = (param?: string, index?: number) =>
+      JSON.stringify({
+        error: {
+          code: 'validation_failed',
+          message: 'bad',
+          ...(param ? { param } : {}),
+          ...(index !== undefined ? { details: { index } } : {}),
+        },
+      });
+    expect(classifyResponse(400, body('events.3.data.kind'))).toMatchObject({
+      kind: 'rejected',
+      index: 3,
+    });
+    expect(classifyResponse(400, body(undefined, 7))).toMatchObject({ kind: 'rejected', index: 7 });
+    expect(classifyResponse(400, body('events'))).toMatchObject({
+      kind: 'rejected',
+      index: undefined,
+    });
+    expect(classifyResponse(200, '{"accepted":2}')).toEqual({
+      kind: 'sent',
+      status: 200,
+      accepted: 2,
+    });
+    expect(classifyResponse(503, '')).toMatchObject({ kind: 'retry_later', loud: false });
+    expect(classifyResponse(401, body())).toMatchObject({ kind: 'retry_later', loud: true });
+  });
+});

@@ -1,0 +1,487 @@
+import type { SidecarEvent } from '@astrdesk/protocol';
+import type { Statement } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { newEventId } from '../infra/ids.js';
+import { openSqlite, type SqliteDb } from '../infra/sqlite.js';
+import { classifyResponse, type SendOutcome, sendBatch } from './sender.js';
+
+export type { SendOutcome } from './sender.js';
+
+export type OutboxEventType = SidecarEvent['type'];
+
+export interface OutboxOptions {
+  /** Base URL of the server; events go to `<url>/v1/sidecar/events`. */
+  serverUrl: string;
+  token: string;
+  version: string;
+  log: Logger;
+  /** `NORMAL` (default) survives kill -9; `FULL` also survives power loss, at an fsync per commit. */
+  synchronous?: 'NORMAL' | 'FULL';
+  batchSize?: number;
+  flushMs?: number;
+  intervalMs?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  requestTimeoutMs?: number;
+  now?: () => number;
+  fetch?: typeof fetch;
+  /** How long to wait for another process to release the file (default 5000 ms). */
+  lockTimeoutMs?: number;
+}
+
+export interface OutboxRow {
+  seq: number;
+  id: string;
+  type: OutboxEventType;
+  session: string | null;
+  /** The whole event `{id, type, occurred_at, data}` as JSON, exactly as it will be sent. */
+  payload: string;
+  created_at: number;
+  attempts: number;
+  last_error: string | null;
+}
+
+export interface DeadLetterRow extends OutboxRow {
+  dead_seq: number;
+  error: string;
+  status: number | null;
+  dead_at: number;
+}
+
+/*
+ * The insert is on the message hot path, so each commit should touch one page: `seq` is the
+ * rowid (no AUTOINCREMENT: that rewrites sqlite_sequence on every insert) and `id` has no
+ * index (ids are unique by construction). A new row's rowid is above every row present, so
+ * `seq` order is insertion order, and a batch read as "the first N rows" is exactly the rows
+ * with seq BETWEEN its first and last, whatever is appended while it is in flight.
+ */
+const MIGRATIONS = [
+  `
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    session TEXT,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+  );
+  -- Events the server rejected as invalid (400). Kept, never dropped; requeue after a fix.
+  CREATE TABLE dead_letter (
+    dead_seq INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    session TEXT,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    error TEXT NOT NULL,
+    status INTEGER,
+    dead_at INTEGER NOT NULL
+  );
+  CREATE INDEX dead_letter_id ON dead_letter (id);
+  `,
+];
+
+/**
+ * The durable outbox (`outbox.db`): every event is a row written before the intercept (or
+ * outbound hook) answers, with a stable id chosen at insert. A single sender drains rows in
+ * `seq` order — which keeps each session's events in order — in batches to
+ * `POST /v1/sidecar/events`, and deletes them only after the server's 2xx. Transient failures
+ * (network, 5xx, 429, timeouts) are retried with exponential backoff and jitter; an event the
+ * server rejects as invalid (400 naming its index) moves to `dead_letter` with the error.
+ */
+export class Outbox {
+  readonly db: SqliteDb;
+  readonly #o: Required<Omit<OutboxOptions, 'log' | 'fetch' | 'synchronous' | 'lockTimeoutMs'>> & {
+    fetch: typeof fetch;
+  };
+  readonly #log: Logger;
+  readonly #full: boolean;
+  readonly #stmt: {
+    insert: Statement<[string, string, string | null, string, number]>;
+    oldest: Statement<[]>;
+    batch: Statement<[number]>;
+    deleteRange: Statement<[number, number]>;
+    bumpRange: Statement<[string, number, number]>;
+  };
+  #depth: number;
+  #deadLetters: number;
+  #pending: { args: [string, string, string | null, string, number]; done: () => void }[] = [];
+  #commitScheduled = false;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #interval: NodeJS.Timeout | undefined;
+  #draining: Promise<void> | undefined;
+  #again = false;
+  #failures = 0;
+  #notBefore = 0;
+  #abort = new AbortController();
+  #closed = false;
+  #started = false;
+
+  /** Counters since start, for health and metrics. */
+  readonly stats = {
+    appended: 0,
+    sent: 0,
+    dead_lettered: 0,
+    send_failures: 0,
+    last_sent_at: null as number | null,
+    last_error: null as string | null,
+  };
+
+  private constructor(db: SqliteDb, opts: OutboxOptions) {
+    this.db = db;
+    this.#log = opts.log;
+    this.#full = opts.synchronous === 'FULL';
+    this.#o = {
+      serverUrl: opts.serverUrl,
+      token: opts.token,
+      version: opts.version,
+      batchSize: Math.min(500, Math.max(1, opts.batchSize ?? 500)),
+      flushMs: opts.flushMs ?? 50,
+      intervalMs: opts.intervalMs ?? 1000,
+      retryMinMs: opts.retryMinMs ?? 500,
+      retryMaxMs: opts.retryMaxMs ?? 60_000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 15_000,
+      now: opts.now ?? Date.now,
+      fetch: opts.fetch ?? fetch,
+    };
+    this.#stmt = {
+      insert: db.prepare(
+        'INSERT INTO outbox (id, type, session, payload, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      oldest: db.prepare('SELECT created_at FROM outbox ORDER BY seq LIMIT 1').pluck(),
+      batch: db.prepare('SELECT seq, id, payload FROM outbox ORDER BY seq LIMIT ?'),
+      deleteRange: db.prepare('DELETE FROM outbox WHERE seq BETWEEN ? AND ?'),
+      bumpRange: db.prepare(
+        'UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq BETWEEN ? AND ?',
+      ),
+    };
+    this.#depth = db.prepare('SELECT count(*) FROM outbox').pluck().get() as number;
+    this.#deadLetters = db.prepare('SELECT count(*) FROM dead_letter').pluck().get() as number;
+  }
+
+  static open(file: string, opts: OutboxOptions): Outbox {
+    const db = openSqlite(file, {
+      synchronous: opts.synchronous ?? 'NORMAL',
+      migrations: MIGRATIONS,
+      ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
+    });
+    try {
+      return new Outbox(db, opts);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Rows waiting to be sent. */
+  get depth(): number {
+    return this.#depth;
+  }
+  /** Rows the server rejected, kept in `dead_letter`. */
+  get deadLetters(): number {
+    return this.#deadLetters;
+  }
+  /** Age of the oldest waiting row in seconds (0 when empty). */
+  oldestAgeSeconds(now = this.#o.now()): number {
+    if (this.#depth === 0) return 0;
+    const t = this.#stmt.oldest.get() as number | undefined;
+    return t === undefined ? 0 : Math.max(0, (now - t) / 1000);
+  }
+
+  /**
+   * Writes one event and returns its id once the row is committed. `data` must already match
+   * the event type's schema (the callers build it from validated input).
+   *
+   * With `synchronous=NORMAL` the row is committed before this returns (the promise is already
+   * resolved); with `FULL` rows appended in the same tick share one commit (one fsync).
+   */
+  append(
+    type: OutboxEventType,
+    session: string | null,
+    data: object,
+    occurredAt = this.#o.now(),
+  ): Promise<string> {
+    if (this.#closed) return Promise.reject(new Error('outbox is closed'));
+    const id = newEventId(occurredAt);
+    const payload = `{"id":"${id}","type":"${type}","occurred_at":"${new Date(occurredAt).toISOString()}","data":${JSON.stringify(data)}}`;
+    const args: [string, string, string | null, string, number] = [
+      id,
+      type,
+      session,
+      payload,
+      occurredAt,
+    ];
+    if (!this.#full) {
+      this.#stmt.insert.run(...args);
+      this.#appended(1);
+      return Promise.resolve(id);
+    }
+    return new Promise<string>((resolve, reject) => {
+      this.#pending.push({ args, done: () => resolve(id) });
+      if (!this.#commitScheduled) {
+        this.#commitScheduled = true;
+        setImmediate(() => this.#commitPending(reject));
+      }
+    });
+  }
+
+  #commitPending(reject: (err: unknown) => void): void {
+    this.#commitScheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    try {
+      const insert = this.#stmt.insert;
+      this.db.transaction(() => {
+        for (const p of batch) insert.run(...p.args);
+      })();
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    this.#appended(batch.length);
+    for (const p of batch) p.done();
+  }
+
+  #appended(n: number): void {
+    this.#depth += n;
+    this.stats.appended += n;
+    this.kick();
+  }
+
+  /** Starts sending: the periodic drain, and a drain soon after each append. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#interval = setInterval(() => this.kick(), this.#o.intervalMs);
+    this.#interval.unref();
+    this.kick();
+  }
+
+  /**
+   * Asks for a drain soon (debounced by `flushMs`). `urgent` also forgets the backoff after
+   * failures, e.g. when the control channel has just reconnected.
+   */
+  kick(opts: { urgent?: boolean } = {}): void {
+    if (this.#closed || !this.#started) return;
+    if (opts.urgent) this.#notBefore = 0;
+    if (this.#flushTimer || this.#depth === 0) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      void this.drain();
+    }, this.#o.flushMs);
+    this.#flushTimer.unref();
+  }
+
+  /**
+   * Sends every waiting row now (one drain at a time; a call during a drain makes it run once
+   * more). Resolves when the outbox is empty or a send failed (the next attempt is scheduled).
+   */
+  drain(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#draining) {
+      this.#again = true;
+      return this.#draining;
+    }
+    if (this.#o.now() < this.#notBefore) return Promise.resolve();
+    this.#draining = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#drainAll();
+        } while (this.#again && !this.#closed && this.#o.now() >= this.#notBefore);
+      } finally {
+        this.#draining = undefined;
+      }
+    })();
+    return this.#draining;
+  }
+
+  async #drainAll(): Promise<void> {
+    while (!this.#closed && this.#depth > 0) {
+      const rows = this.#stmt.batch.all(this.#o.batchSize) as Pick<
+        OutboxRow,
+        'seq' | 'id' | 'payload'
+      >[];
+      if (rows.length === 0) {
+        this.#depth = 0;
+        return;
+      }
+      const ok = await this.#sendRows(rows);
+      if (!ok) return;
+    }
+  }
+
+  /** Sends one batch and settles its rows. False when the drain should stop (retry later). */
+  async #sendRows(rows: Pick<OutboxRow, 'seq' | 'id' | 'payload'>[]): Promise<boolean> {
+    let outcome: SendOutcome;
+    try {
+      outcome = await sendBatch(rows, {
+        url: eventsUrl(this.#o.serverUrl),
+        token: this.#o.token,
+        version: this.#o.version,
+        fetch: this.#o.fetch,
+        timeoutMs: this.#o.requestTimeoutMs,
+        retryMinMs: this.#o.retryMinMs,
+        retryMaxMs: Math.min(this.#o.retryMaxMs, Math.max(this.#o.retryMinMs, 5000)),
+        signal: this.#abort.signal,
+        onRetry: (err) => {
+          this.stats.send_failures++;
+          this.stats.last_error = err;
+          this.#bumpAttempts(rows, err);
+        },
+      });
+    } catch (err) {
+      if (this.#closed) return false;
+      throw err;
+    }
+    if (this.#closed) return false;
+    switch (outcome.kind) {
+      case 'sent': {
+        const first = rows[0]!.seq;
+        const last = rows[rows.length - 1]!.seq;
+        const deleted = this.#stmt.deleteRange.run(first, last).changes;
+        this.#depth = Math.max(0, this.#depth - deleted);
+        this.stats.sent += rows.length;
+        this.stats.last_sent_at = this.#o.now();
+        this.#failures = 0;
+        this.#notBefore = 0;
+        if (outcome.accepted !== undefined && outcome.accepted !== rows.length)
+          this.#log.debug(
+            { sent: rows.length, accepted: outcome.accepted },
+            'server accepted fewer events than sent (replays of events it already had)',
+          );
+        this.#log.debug({ events: rows.length, depth: this.#depth }, 'outbox batch delivered');
+        return true;
+      }
+      case 'rejected': {
+        // The server named the bad event: dead-letter it, send the rest again.
+        const index = outcome.index;
+        if (index !== undefined && index >= 0 && index < rows.length) {
+          this.#deadLetter(rows[index]!, outcome.error, outcome.status);
+          return true;
+        }
+        if (rows.length === 1) {
+          this.#deadLetter(rows[0]!, outcome.error, outcome.status);
+          return true;
+        }
+        // No index: find the bad one(s) by sending one at a time.
+        this.#log.warn(
+          { status: outcome.status, error: outcome.error, events: rows.length },
+          'batch rejected without naming an event; sending one at a time',
+        );
+        for (const row of rows) if (!(await this.#sendRows([row]))) return false;
+        return true;
+      }
+      case 'retry_later': {
+        this.#failures++;
+        this.stats.send_failures++;
+        this.stats.last_error = outcome.error;
+        this.#bumpAttempts(rows, outcome.error);
+        const exp = Math.min(
+          this.#o.retryMaxMs,
+          this.#o.retryMinMs * 2 ** Math.min(this.#failures, 20),
+        );
+        const wait = Math.round(exp / 2 + (Math.random() * exp) / 2);
+        this.#notBefore = this.#o.now() + wait;
+        this.#log[outcome.loud ? 'error' : 'warn'](
+          { error: outcome.error, status: outcome.status, depth: this.#depth, retry_in_ms: wait },
+          'could not deliver outbox events; keeping them and retrying',
+        );
+        const t = setTimeout(() => this.kick(), wait + 1);
+        t.unref();
+        return false;
+      }
+    }
+  }
+
+  #bumpAttempts(rows: Pick<OutboxRow, 'seq'>[], error: string): void {
+    if (this.#closed || rows.length === 0) return;
+    this.#stmt.bumpRange.run(error.slice(0, 1000), rows[0]!.seq, rows[rows.length - 1]!.seq);
+  }
+
+  #deadLetter(row: Pick<OutboxRow, 'seq' | 'id'>, error: string, status: number): void {
+    const moved = this.db.transaction(() => {
+      const n = this.db
+        .prepare(
+          `INSERT INTO dead_letter (seq, id, type, session, payload, created_at, attempts, last_error, error, status, dead_at)
+           SELECT seq, id, type, session, payload, created_at, attempts + 1, last_error, ?, ?, ? FROM outbox WHERE seq = ?`,
+        )
+        .run(error.slice(0, 4000), status, this.#o.now(), row.seq).changes;
+      this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(row.seq);
+      return n;
+    })();
+    this.#depth = Math.max(0, this.#depth - moved);
+    this.#deadLetters += moved;
+    this.stats.dead_lettered += moved;
+    this.#log.error(
+      { event_id: row.id, status, error },
+      'the server rejected an outbox event as invalid; moved it to dead_letter',
+    );
+  }
+
+  /** Waiting rows in send order (for diagnostics and tests). */
+  rows(limit = 1000): OutboxRow[] {
+    return this.db.prepare('SELECT * FROM outbox ORDER BY seq LIMIT ?').all(limit) as OutboxRow[];
+  }
+
+  /** Dead-lettered rows, oldest first. */
+  listDeadLetters(limit = 100): DeadLetterRow[] {
+    return this.db
+      .prepare('SELECT * FROM dead_letter ORDER BY dead_seq LIMIT ?')
+      .all(limit) as DeadLetterRow[];
+  }
+
+  /**
+   * Puts dead-lettered rows (all, or the given event ids) back into the outbox with their
+   * original ids, after the cause was fixed. Returns how many moved.
+   */
+  requeueDeadLetters(ids?: readonly string[]): number {
+    const moved = this.db.transaction(() => {
+      const rows = (
+        ids
+          ? ids.map((id) => this.db.prepare('SELECT * FROM dead_letter WHERE id = ?').get(id))
+          : this.db.prepare('SELECT * FROM dead_letter ORDER BY dead_seq').all()
+      ).filter(Boolean) as DeadLetterRow[];
+      for (const r of rows) {
+        this.db
+          .prepare(
+            'INSERT INTO outbox (id, type, session, payload, created_at, attempts) VALUES (?, ?, ?, ?, ?, 0)',
+          )
+          .run(r.id, r.type, r.session, r.payload, r.created_at);
+        this.db.prepare('DELETE FROM dead_letter WHERE dead_seq = ?').run(r.dead_seq);
+      }
+      return rows.length;
+    })();
+    this.#deadLetters = this.db.prepare('SELECT count(*) FROM dead_letter').pluck().get() as number;
+    this.#depth = this.db.prepare('SELECT count(*) FROM outbox').pluck().get() as number;
+    if (moved > 0) this.kick({ urgent: true });
+    return moved;
+  }
+
+  /** Stops sending (an in-flight request is abandoned; its rows stay and are resent later). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // Commit rows appended in this tick (FULL mode) before closing.
+    if (this.#pending.length > 0) this.#commitPending(() => {});
+    this.#closed = true;
+    clearInterval(this.#interval);
+    clearTimeout(this.#flushTimer);
+    this.#abort.abort(new Error('outbox closing'));
+    await this.#draining?.catch(() => {});
+    if (this.db.open) this.db.close();
+  }
+}
+
+export function eventsUrl(serverUrl: string): string {
+  return new URL(
+    'v1/sidecar/events',
+    serverUrl.endsWith('/') ? serverUrl : `${serverUrl}/`,
+  ).toString();
+}
+
+export { classifyResponse };

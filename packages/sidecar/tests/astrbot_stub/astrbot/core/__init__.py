@@ -1,0 +1,5 @@
+"""STAND-IN for `astrbot.core` (see ../../README.md)."""
+
+from astrbot import logger
+
+__all__ = ["logger"]

@@ -1,0 +1,1 @@
+"""STAND-IN for `astrbot.core.pipeline` (AstrBot v4.27.4)."""
