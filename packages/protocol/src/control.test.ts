@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { blacklistChecksum } from './control.js';
 
 // The definition, written plainly with BigInt: the fast version must agree with it.
-function reference(entries: Array<{ platform: string; platform_user_id: string; expires_at: number | null }>): string {
+function reference(
+  entries: Array<{ platform: string; platform_user_id: string; expires_at: number | null }>,
+): string {
   let acc = 0n;
   for (const e of entries) {
     const s = `${e.platform}\0${e.platform_user_id}\0${e.expires_at ?? ''}`;

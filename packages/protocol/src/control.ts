@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SyncEntry } from './blacklist.js';
+import { MediaRef } from './messages.js';
 
 /**
  * The control channel: one WebSocket per sidecar, opened by the sidecar to
@@ -83,7 +84,9 @@ export type ServerFrame = z.infer<typeof ServerFrame>;
  * Order-independent checksum of a blacklist set, so both sides can prove they hold the same
  * entries: hex of the XOR of per-entry FNV-1a 64-bit hashes of `platform\0user\0expires`.
  */
-export function blacklistChecksum(entries: Iterable<{ platform: string; platform_user_id: string; expires_at: number | null }>): string {
+export function blacklistChecksum(
+  entries: Iterable<{ platform: string; platform_user_id: string; expires_at: number | null }>,
+): string {
   let hi = 0;
   let lo = 0;
   for (const e of entries) {
@@ -159,3 +162,26 @@ export const InterceptResponse = z
   })
   .meta({ id: 'InterceptResponse' });
 export type InterceptResponse = z.infer<typeof InterceptResponse>;
+
+/**
+ * What the plugin reports after AstrBot sent a reply by itself
+ * (`POST /astrbot-api/v1/messages/outbound`); the sidecar turns it into `message.outbound_sent`.
+ * Field names follow the intercept request.
+ */
+export const OutboundRequest = z
+  .strictObject({
+    platform: z.string().min(1).max(64),
+    adapter: z.string().max(64).optional(),
+    platform_instance_id: z.string().max(200).optional(),
+    /** The user the reply went to, when AstrBot knows it. */
+    user_id: z.string().min(1).max(200).optional(),
+    session: z.string().min(1).max(500),
+    message_id: z.string().max(200).optional(),
+    kind: z.enum(['text', 'image', 'voice', 'file']),
+    text: z.string().max(1_000_000).optional(),
+    media: MediaRef.optional(),
+    /** When AstrBot sent it; defaults to the time the sidecar received the report. */
+    sent_at: z.iso.datetime({ offset: true }).optional(),
+  })
+  .meta({ id: 'OutboundRequest' });
+export type OutboundRequest = z.infer<typeof OutboundRequest>;

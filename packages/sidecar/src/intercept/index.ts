@@ -1,38 +1,17 @@
 import {
   InterceptRequest,
   type InterceptResponse,
-  MediaRef,
+  OutboundRequest,
   PLATFORMS,
   type Platform,
 } from '@astrdesk/protocol';
 import { Hono } from 'hono';
-import { z } from 'zod';
 import type { Blacklist } from '../blacklist/index.js';
 import { ApiError, type AppEnv, fromZodError, readJsonObject } from '../infra/http.js';
 import { Histogram, LATENCY_BUCKETS } from '../infra/metrics.js';
 import type { Outbox } from '../outbox/index.js';
 
-/**
- * What the plugin's `after_message_sent` hook reports: a reply AstrBot sent by itself. It
- * becomes a `message.outbound_sent` event. Field names follow the intercept request.
- */
-export const OutboundRequest = z
-  .strictObject({
-    platform: z.string().min(1).max(64),
-    adapter: z.string().max(64).optional(),
-    platform_instance_id: z.string().max(200).optional(),
-    /** The user the reply went to, when AstrBot knows it. */
-    user_id: z.string().min(1).max(200).optional(),
-    session: z.string().min(1).max(500),
-    message_id: z.string().max(200).optional(),
-    kind: z.enum(['text', 'image', 'voice', 'file']),
-    text: z.string().max(1_000_000).optional(),
-    media: MediaRef.optional(),
-    /** When AstrBot sent it; defaults to the time the sidecar received the report. */
-    sent_at: z.iso.datetime({ offset: true }).optional(),
-  })
-  .meta({ id: 'OutboundRequest' });
-export type OutboundRequest = z.infer<typeof OutboundRequest>;
+export { OutboundRequest };
 
 /** Intercept counters and latency, for health and metrics. */
 export class InterceptStats {
