@@ -13,7 +13,9 @@ import {
   NotFoundError,
   PermissionDeniedError,
   RateLimitError,
+  RealtimeError,
   UnprocessableEntityError,
+  WebhookVerificationError,
 } from './error.js';
 import {
   backoffDelayMs,
@@ -34,9 +36,18 @@ import { Page, PagePromise } from './pagination.js';
 import { AdminResource } from './resources/admin.js';
 import { ApiKeysResource } from './resources/api-keys.js';
 import { AuthResource } from './resources/auth.js';
+import { BlacklistResource } from './resources/blacklist.js';
+import { ContactsResource } from './resources/contacts.js';
+import { ConversationsResource } from './resources/conversations.js';
+import { InstancesResource } from './resources/instances.js';
 import { MeResource } from './resources/me.js';
 import { MembersResource } from './resources/members.js';
+import { MessagesResource } from './resources/messages.js';
+import { PresenceResource } from './resources/presence.js';
+import { RealtimeResource } from './resources/realtime.js';
 import { TenantResource } from './resources/tenant.js';
+import { WebhookEndpointsResource } from './resources/webhook-endpoints.js';
+import { WebhooksResource } from './resources/webhooks.js';
 import { VERSION } from './version.js';
 
 /** The `fetch` the client calls: the global one by default, or any compatible implementation. */
@@ -157,6 +168,24 @@ export class AstrDesk {
   readonly auth: AuthResource = new AuthResource(this);
   /** Operator console: tenant approval and platform settings (operator token only). */
   readonly admin: AdminResource = new AdminResource(this);
+  /** AstrBot instances and their sidecar tokens. */
+  readonly instances: InstancesResource = new InstancesResource(this);
+  /** Users whose messages the sidecars block, with the audit log and block statistics. */
+  readonly blacklist: BlacklistResource = new BlacklistResource(this);
+  /** End users who wrote in on an IM platform. */
+  readonly contacts: ContactsResource = new ContactsResource(this);
+  /** Conversations, their lifecycle, messages and settings. */
+  readonly conversations: ConversationsResource = new ConversationsResource(this);
+  /** Who is online, and your own status. */
+  readonly presence: PresenceResource = new PresenceResource(this);
+  /** Message search across conversations. */
+  readonly messages: MessagesResource = new MessagesResource(this);
+  /** Webhook endpoints and their delivery log. */
+  readonly webhookEndpoints: WebhookEndpointsResource = new WebhookEndpointsResource(this);
+  /** Verifies the signatures of webhook requests (no request is made). */
+  readonly webhooks: WebhooksResource = new WebhooksResource(this);
+  /** The tenant's events as they happen, over a WebSocket. */
+  readonly realtime: RealtimeResource = new RealtimeResource(this);
 
   constructor(options: ClientOptions = {}) {
     const baseURL = options.baseURL ?? readEnv('ASTRDESK_BASE_URL');
@@ -399,4 +428,6 @@ export class AstrDesk {
   static readonly UnprocessableEntityError = UnprocessableEntityError;
   static readonly RateLimitError = RateLimitError;
   static readonly InternalServerError = InternalServerError;
+  static readonly WebhookVerificationError = WebhookVerificationError;
+  static readonly RealtimeError = RealtimeError;
 }

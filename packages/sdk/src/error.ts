@@ -204,3 +204,49 @@ export class APIUserAbortError extends AstrDeskError {
     this.name = 'APIUserAbortError';
   }
 }
+
+/** Why {@link WebhookVerificationError} was thrown. */
+export type WebhookVerificationErrorCode =
+  | 'missing_secret'
+  | 'missing_header'
+  | 'invalid_header'
+  | 'no_signature'
+  | 'signature_mismatch'
+  | 'timestamp_out_of_tolerance'
+  | 'invalid_payload';
+
+/**
+ * A webhook request failed verification: no or malformed `AstrDesk-Signature` header, no
+ * signature matching the body and secret, a timestamp outside the tolerance, or a body that
+ * is not an event envelope. Answer such a request with 400 and do not act on it.
+ */
+export class WebhookVerificationError extends AstrDeskError {
+  readonly code: WebhookVerificationErrorCode;
+
+  constructor(code: WebhookVerificationErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WebhookVerificationError';
+    this.code = code;
+  }
+}
+
+/**
+ * A realtime connection failed in a way the application should know about. `code` is the
+ * server's close reason or error frame code (`unauthorized`, `policy_violation`...), and
+ * `closeCode` the WebSocket close code when the socket was closed.
+ */
+export class RealtimeError extends AstrDeskError {
+  readonly code: string;
+  readonly closeCode: number | undefined;
+
+  constructor(
+    code: string,
+    message: string,
+    options: { closeCode?: number | undefined; cause?: unknown } = {},
+  ) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
+    this.name = 'RealtimeError';
+    this.code = code;
+    this.closeCode = options.closeCode;
+  }
+}

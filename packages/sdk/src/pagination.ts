@@ -1,6 +1,7 @@
 import type { PageOf } from '@astrdesk/protocol';
 import { type APIPromise, type APIResponse, APIPromise as BaseAPIPromise } from './api-promise.js';
 import { AstrDeskError } from './error.js';
+import type { Message, MessagePageBody } from './types.js';
 
 /** Fetches the page that starts at `cursor`, with the same filters and page size. */
 export type PageFetcher<Item> = (cursor: string) => APIPromise<Page<Item>>;
@@ -75,8 +76,11 @@ export class Page<Item> implements PageOf<Item> {
  * const page = await client.members.list({ limit: 50 });
  * for await (const member of client.members.list()) console.log(member.email);
  */
-export class PagePromise<Item> extends BaseAPIPromise<Page<Item>> implements AsyncIterable<Item> {
-  constructor(response: Promise<APIResponse<Page<Item>>>) {
+export class PagePromise<Item, P extends Page<Item> = Page<Item>>
+  extends BaseAPIPromise<P>
+  implements AsyncIterable<Item>
+{
+  constructor(response: Promise<APIResponse<P>>) {
     super(response);
   }
 
@@ -84,4 +88,68 @@ export class PagePromise<Item> extends BaseAPIPromise<Page<Item>> implements Asy
     const page = await this;
     yield* page;
   }
+}
+
+/** Fetches the page of messages that starts at `cursor`, going `older` or `newer`. */
+export type MessagePageFetcher = (
+  direction: 'older' | 'newer',
+  cursor: string,
+) => PagePromise<Message, MessagePage>;
+
+/**
+ * A page of a conversation's messages. Besides `next_cursor` (which follows the page's
+ * `direction`; for an `around` page it goes to older messages) it has cursors in both
+ * directions, so a chat view can page up and down from wherever it is.
+ *
+ * - `direction: 'older'` (default): newest first, `getNextPage()` goes back in time.
+ * - `direction: 'newer'`: oldest first, `getNextPage()` goes forward.
+ * - `around: messageId`: the page centred on that message, oldest first.
+ */
+export class MessagePage extends Page<Message> implements MessagePageBody {
+  older_cursor: string | null;
+  newer_cursor: string | null;
+  readonly #fetchDirection: MessagePageFetcher;
+
+  constructor(body: MessagePageBody, fetchDirection: MessagePageFetcher, next: 'older' | 'newer') {
+    super(body, (cursor) => fetchDirection(next, cursor));
+    this.older_cursor = nonEmpty(body.older_cursor);
+    this.newer_cursor = nonEmpty(body.newer_cursor);
+    this.#fetchDirection = fetchDirection;
+  }
+
+  override getNextPage(): Promise<MessagePage> {
+    return super.getNextPage() as Promise<MessagePage>;
+  }
+
+  /** Whether there are older messages than the oldest one of this page. */
+  hasOlderPage(): boolean {
+    return this.older_cursor !== null;
+  }
+
+  /** Whether there are newer messages than the newest one of this page. */
+  hasNewerPage(): boolean {
+    return this.newer_cursor !== null;
+  }
+
+  /** The messages before this page, newest first. */
+  getOlderPage(): Promise<MessagePage> {
+    if (this.older_cursor === null)
+      return Promise.reject(new AstrDeskError('No older page: check hasOlderPage() first'));
+    return Promise.resolve(this.#fetchDirection('older', this.older_cursor));
+  }
+
+  /** The messages after this page, oldest first. */
+  getNewerPage(): Promise<MessagePage> {
+    if (this.newer_cursor === null)
+      return Promise.reject(new AstrDeskError('No newer page: check hasNewerPage() first'));
+    return Promise.resolve(this.#fetchDirection('newer', this.newer_cursor));
+  }
+
+  override toJSON(): MessagePageBody {
+    return { ...super.toJSON(), older_cursor: this.older_cursor, newer_cursor: this.newer_cursor };
+  }
+}
+
+function nonEmpty(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
 }

@@ -12,6 +12,8 @@ export interface RunningServer {
   port: number;
   services: Services;
   server: ServerType;
+  /** The realtime hub: connection counts, stats. */
+  realtime: ReturnType<typeof attachRealtime>;
   /** Stops accepting, waits for in-flight requests (up to SHUTDOWN_TIMEOUT_MS), closes resources. */
   close(): Promise<void>;
 }
@@ -41,6 +43,7 @@ export async function startServer(opts: CreateServicesOptions): Promise<RunningS
     port,
     services,
     server,
+    realtime,
     close() {
       closing ??= (async () => {
         await realtime.close();
