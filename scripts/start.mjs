@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: build, then run the demo — the server on SQLite in ./.astrdesk-data with a
-// demo operator — and print what to do next. Later issues add the sidecar and the widget page.
+// demo operator, a demo tenant with an AstrBot instance, and a sidecar beside it — and print
+// what to do next. The widget page comes with issue 06.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,25 +64,104 @@ for (let i = 0; i < 100; i++) {
   await new Promise((r) => setTimeout(r, 100));
 }
 
+// A demo tenant with one AstrBot instance, and a sidecar beside it (as in a real pod).
+const demoFile = path.join(dataDir, 'demo.json');
+const api = async (method, p, token, body) => {
+  const res = await fetch(`${base}${p}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${method} ${p} → ${res.status} ${JSON.stringify(json)}`);
+  return json;
+};
+let demo;
+if (fs.existsSync(demoFile)) {
+  demo = JSON.parse(fs.readFileSync(demoFile, 'utf8'));
+} else {
+  const email = 'owner@demo.example';
+  const password = 'demo-password-123';
+  const signup = await api('POST', '/v1/signup', undefined, {
+    company_name: 'Demo Shop',
+    contact_name: 'Demo Owner',
+    contact_email: email,
+    owner_password: password,
+  });
+  if (signup.tenant.status !== 'active')
+    await api('POST', `/v1/admin/tenants/${signup.tenant.id}/approve`, operatorToken, {
+      reason: 'demo',
+    });
+  const session = await api('POST', '/v1/auth/login', undefined, { email, password });
+  const instance = await api('POST', '/v1/instances', session.token, {
+    name: 'demo-astrbot',
+    platforms: ['qq', 'webchat'],
+  });
+  await api('POST', '/v1/blacklist', session.token, {
+    platform: 'qq',
+    platform_user_id: 'spammer-1',
+    reason: 'demo: known spammer',
+  });
+  demo = {
+    email,
+    password,
+    tenant_id: signup.tenant.id,
+    instance_token: instance.token,
+    sidecar_token: `demo-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`,
+  };
+  fs.writeFileSync(demoFile, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o600 });
+}
+const sidecarPort = process.env.SIDECAR_PORT ?? '6190';
+const sidecar = spawn(process.execPath, [path.join(root, 'packages/sidecar/dist/cli.js')], {
+  cwd: root,
+  env: {
+    ...process.env,
+    ASTRDESK_SERVER_URL: base,
+    ASTRDESK_INSTANCE_TOKEN: demo.instance_token,
+    SIDECAR_API_TOKEN: demo.sidecar_token,
+    SIDECAR_PORT: sidecarPort,
+    SIDECAR_DATA_DIR: path.join(dataDir, 'sidecar'),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => sidecar.kill(sig));
+const sidecarUrl = `http://127.0.0.1:${sidecarPort}`;
+for (let i = 0; i < 100; i++) {
+  try {
+    if ((await fetch(`${sidecarUrl}/readyz`)).ok) break;
+  } catch {
+    /* not up yet */
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+
 console.log(`
 ────────────────────────────────────────────────────────────────────────
- AstrDesk is running: ${base}
-   API reference   ${base}/docs          OpenAPI  ${base}/openapi.json
+ AstrDesk is running
+   Server          ${base}   (API reference ${base}/docs, OpenAPI ${base}/openapi.json)
+   Sidecar         ${sidecarUrl}   (health ${sidecarUrl}/astrbot-api/v1/health)
    Data            ${dataDir} (SQLite)
-   Operator token  ${operatorToken}
-                   (saved in ${path.relative(root, tokenFile)}; for /v1/admin/*)
 
- Next steps:
-   1. Register a company:
-      curl -s ${base}/v1/signup -H 'content-type: application/json' \\
-        -d '{"company_name":"Acme","contact_name":"Li Lei","contact_email":"lilei@acme.example","owner_password":"correct-horse-battery"}'
-   2. Approve it (use the tenant id from step 1):
-      curl -s -X POST ${base}/v1/admin/tenants/TENANT_ID/approve -H 'authorization: Bearer ${operatorToken}'
-   3. Log in and create an API key for your CRM:
-      curl -s ${base}/v1/auth/login -H 'content-type: application/json' \\
-        -d '{"email":"lilei@acme.example","password":"correct-horse-battery"}'
-      curl -s ${base}/v1/api-keys -H 'authorization: Bearer SESSION_TOKEN' -H 'content-type: application/json' \\
-        -d '{"name":"CRM","scopes":["tenant:read","members:read"]}'
- Ctrl-C stops the server.
+ Demo tenant "Demo Shop": ${demo.email} / ${demo.password}
+   Operator token  ${operatorToken}
+   Sidecar token   ${demo.sidecar_token}   (what the AstrBot plugin is configured with)
+   Credentials are in ${path.relative(root, demoFile)} and ${path.relative(root, tokenFile)}.
+
+ Try it:
+   # a message from a blacklisted user is blocked by the sidecar
+   curl -s ${sidecarUrl}/astrbot-api/v1/messages/intercept -H 'authorization: Bearer ${demo.sidecar_token}' \\
+     -H 'content-type: application/json' -d '{"platform":"qq","platform_instance_id":"demo","user_id":"spammer-1","session":"aiocqhttp:FriendMessage:spammer-1","message_id":"m1","kind":"text","text":"buy now","sent_at":"${new Date().toISOString()}"}'
+   # anyone else passes, and the message shows up as a conversation on the server
+   curl -s ${sidecarUrl}/astrbot-api/v1/messages/intercept -H 'authorization: Bearer ${demo.sidecar_token}' \\
+     -H 'content-type: application/json' -d '{"platform":"qq","platform_instance_id":"demo","user_id":"10001","session":"aiocqhttp:FriendMessage:10001","message_id":"m2","kind":"text","text":"我想申请退款","sent_at":"${new Date().toISOString()}"}'
+   TOKEN=$(curl -s ${base}/v1/auth/login -H 'content-type: application/json' -d '{"email":"${demo.email}","password":"${demo.password}"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
+   curl -s "${base}/v1/conversations" -H "authorization: Bearer $TOKEN"
+   curl -s "${base}/v1/messages/search?q=退款" -H "authorization: Bearer $TOKEN"
+ The AstrBot plugin (packages/sidecar/astrbot_plugin) connects a real AstrBot to this sidecar.
+ Ctrl-C stops everything.
 ────────────────────────────────────────────────────────────────────────
 `);
