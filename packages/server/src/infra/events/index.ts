@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { EventType } from '@astrdesk/protocol';
 import type { Redis } from 'ioredis';
@@ -52,14 +53,16 @@ export class MemoryBus implements EventBus {
 }
 
 /**
- * Redis pub/sub on `astrdesk:t:{tenant}:events` (pattern-subscribed). Delivery to local
- * listeners happens when the message comes back from Redis, so every replica — this one
- * included — sees the same stream.
+ * Redis pub/sub on `astrdesk:t:{tenant}:events` (pattern-subscribed). Listeners in this
+ * process hear an event as soon as it is published (so a request that wrote it can rely on,
+ * say, the search cache being invalidated before it answers); other replicas hear it through
+ * Redis, and this replica skips its own echo.
  */
 export class RedisBus implements EventBus {
   readonly #local = new MemoryBus();
   readonly #sub: Redis;
   readonly #ready: Promise<unknown>;
+  readonly #origin = randomUUID();
 
   constructor(private readonly pub: Redis) {
     this.#sub = pub.duplicate();
@@ -67,7 +70,8 @@ export class RedisBus implements EventBus {
     this.#ready = this.#sub.psubscribe('astrdesk:t:*:events');
     this.#sub.on('pmessage', (_p, _channel, message) => {
       try {
-        void this.#local.publish([JSON.parse(message) as LoggedEvent]);
+        const { o, e } = JSON.parse(message) as { o: string; e: LoggedEvent };
+        if (o !== this.#origin) void this.#local.publish([e]);
       } catch {
         /* a foreign message on our channel: ignore */
       }
@@ -76,8 +80,10 @@ export class RedisBus implements EventBus {
 
   async publish(events: LoggedEvent[]) {
     if (events.length === 0) return;
+    await this.#local.publish(events);
     const pipe = this.pub.pipeline();
-    for (const e of events) pipe.publish(`astrdesk:t:${e.tenantId}:events`, JSON.stringify(e));
+    for (const e of events)
+      pipe.publish(`astrdesk:t:${e.tenantId}:events`, JSON.stringify({ o: this.#origin, e }));
     await pipe.exec();
   }
   subscribe(listener: (e: LoggedEvent) => void) {
