@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
 import { routePath } from 'hono/route';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
@@ -18,6 +17,7 @@ import { loadSecretBox } from './infra/crypto/master-key.js';
 import { type DatabaseHandle, openDatabase } from './infra/db/index.js';
 import { EventLog, MemoryBus, RedisBus } from './infra/events/index.js';
 import type { AppEnv } from './infra/http/context.js';
+import { corsMiddleware } from './infra/http/cors.js';
 import { ApiError, envelope, errorResponse, toApiError } from './infra/http/errors.js';
 import { newRouter } from './infra/http/router.js';
 import { MemoryRateLimiter, RedisRateLimiter } from './infra/rate-limit/index.js';
@@ -137,42 +137,24 @@ export function createApp(services: Services) {
 
   // Bearer tokens, not cookies, carry credentials, so any origin may call the API from a
   // browser; CORS_ORIGINS narrows that when an operator wants to.
-  const origins = services.config.CORS_ORIGINS;
-  app.use(
-    '*',
-    cors({
-      origin: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()),
-      allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowHeaders: [
-        'authorization',
-        'content-type',
-        'idempotency-key',
-        'x-request-id',
-        'x-astrdesk-sdk',
-      ],
-      exposeHeaders: [
-        'x-request-id',
-        'retry-after',
-        'idempotent-replayed',
-        'ratelimit-limit',
-        'ratelimit-remaining',
-      ],
-      maxAge: 600,
-    }),
-  );
+  app.use('*', corsMiddleware(services.config.CORS_ORIGINS));
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: services.config.BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new ApiError(
-          'payload_too_large',
-          `Request body exceeds ${services.config.BODY_LIMIT_BYTES} bytes`,
-        );
-      },
-    }),
-  );
+  // Only requests that carry a body pay for the limit check: hono's bodyLimit reads
+  // `c.req.raw.body`, which on @hono/node-server builds a full fetch Request.
+  const limit = bodyLimit({
+    maxSize: services.config.BODY_LIMIT_BYTES,
+    onError: () => {
+      throw new ApiError(
+        'payload_too_large',
+        `Request body exceeds ${services.config.BODY_LIMIT_BYTES} bytes`,
+      );
+    },
+  });
+  app.use('*', (c, next) => {
+    const m = c.req.method;
+    if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return next();
+    return limit(c, next);
+  });
 
   const v1 = newRouter();
   v1.route('/', healthRoutes);

@@ -154,31 +154,26 @@ const deleteRoute = defineRoute(
   },
 );
 
-/** Entries of this tenant for the given (platform, user) pairs, looked up in chunks. */
+/**
+ * Entries of this tenant for the given (platform, user) pairs. One lookup per pair through
+ * the unique (tenant, platform, user) index: an OR of many pairs lets SQLite's planner, with no
+ * statistics, pick the (tenant, id) index and scan the whole blacklist for every chunk.
+ */
 async function findByPairs(
   tx: Tx,
   tenantId: string,
   pairs: ReadonlyArray<{ platform: string; platform_user_id: string }>,
 ): Promise<EntryRow[]> {
   const out: EntryRow[] = [];
-  for (let i = 0; i < pairs.length; i += 200) {
-    const chunk = pairs.slice(i, i + 200);
-    const rows = await tx
+  for (const p of pairs) {
+    const row = await tx
       .selectFrom('blacklist_entries')
       .selectAll()
       .where('tenant_id', '=', tenantId)
-      .where((eb) =>
-        eb.or(
-          chunk.map((p) =>
-            eb.and([
-              eb('platform', '=', p.platform),
-              eb('platform_user_id', '=', p.platform_user_id),
-            ]),
-          ),
-        ),
-      )
-      .execute();
-    out.push(...rows);
+      .where('platform', '=', p.platform)
+      .where('platform_user_id', '=', p.platform_user_id)
+      .executeTakeFirst();
+    if (row) out.push(row);
   }
   return out;
 }

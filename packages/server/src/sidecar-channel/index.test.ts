@@ -276,3 +276,39 @@ describe('control channel', () => {
     ok.close();
   });
 });
+
+describe('a sidecar whose set differs at the same revision', () => {
+  it('gets a snapshot (e.g. after the server was restored from a backup)', async () => {
+    const first = new FakeSidecar(instanceToken, 0);
+    await waitFor(() => first.frames.some((f) => f.type === 'snapshot_end'), 'snapshot');
+    const revision = first.revision;
+    first.close();
+    // Same revision as the server, but it claims to hold one entry too many.
+    const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/v1/sidecar/connect`, {
+      headers: { authorization: `Bearer ${instanceToken}` },
+    });
+    const frames: ServerFrame[] = [];
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    ws.on('open', () =>
+      ws.send(
+        JSON.stringify({
+          v: 1,
+          type: 'hello',
+          since: revision,
+          version: 'test',
+          entries: first.set.size + 1,
+        }),
+      ),
+    );
+    await waitFor(
+      () => frames.some((f) => f.type === 'snapshot_end'),
+      'snapshot for a mismatched set',
+    );
+    ws.close();
+    // With the right count, nothing is sent beyond the welcome.
+    const ok = new FakeSidecar(instanceToken, revision);
+    await waitFor(() => ok.frames.some((f) => f.type === 'welcome'), 'welcome');
+    expect(ok.frames.some((f) => f.type === 'snapshot_begin')).toBe(false);
+    ok.close();
+  });
+});

@@ -85,7 +85,7 @@ class ChannelConnection {
     return this.#queue;
   }
 
-  async hello(since: number, version: string) {
+  async hello(since: number, version: string, entries: number | undefined) {
     const { db, now } = this.s;
     await db
       .updateTable('instances')
@@ -101,10 +101,15 @@ class ChannelConnection {
       revision,
     });
     this.#helloDone = true;
-    if (since === revision) {
+    if (
+      since === revision &&
+      (entries === undefined || entries === (await entryCount(this.s, this.tenantId)))
+    ) {
       this.#sent = revision;
       return;
     }
+    // Same revision but a different set (e.g. the server's database was restored from a
+    // backup and revisions were handed out again): only a snapshot can repair that.
     const changes =
       since > 0 && since < revision ? await changesSince(db, this.tenantId, since) : undefined;
     if (changes) {
@@ -210,6 +215,15 @@ class ChannelConnection {
   }
 }
 
+async function entryCount(s: Services, tenantId: string) {
+  const r = await s.db
+    .selectFrom('blacklist_entries')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
 async function currentRevision(s: Services, tenantId: string) {
   const r = await s.db
     .selectFrom('blacklist_revisions')
@@ -287,7 +301,7 @@ export function attachSidecarChannel(
         case 'hello':
           if (helloSeen) return protocolError('hello sent twice');
           helloSeen = true;
-          conn.enqueue(() => conn.hello(f.since, f.version));
+          conn.enqueue(() => conn.hello(f.since, f.version, f.entries));
           return;
         case 'ack':
           conn.enqueue(() => conn.ack(f.revision));

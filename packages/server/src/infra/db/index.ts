@@ -45,7 +45,9 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    });
   } else {
     const schema = target.schema;
     if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
@@ -110,6 +112,30 @@ export function openDatabase(target: DatabaseTarget): DatabaseHandle {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing costs more than running the
+ * small indexed queries of a request. Queries are parameterised, so the same SQL text comes
+ * back again and again: keep the most recent statements (bounded) and reuse them. Kysely runs
+ * one query at a time on the connection, so a cached statement is never in use twice.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 500): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  sqlite.prepare = ((source: string) => {
+    let stmt = cache.get(source);
+    if (stmt) {
+      // Refresh its place as most recently used.
+      cache.delete(source);
+    } else {
+      stmt = prepare(source);
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(source, stmt);
+    return stmt;
+  }) as typeof sqlite.prepare;
+  return sqlite;
 }
 
 /** `true`/`false` as stored (0/1 on both databases). */
