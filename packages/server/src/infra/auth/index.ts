@@ -1,6 +1,8 @@
 import { ROLE_SCOPES, type Role, SCOPES, type Scope, TOKEN_PREFIXES } from '@astrdesk/protocol';
 import type { MiddlewareHandler } from 'hono';
+import { CompiledQuery } from 'kysely';
 import { safeEqual, sha256Hex } from '../crypto/index.js';
+import type { Db } from '../db/index.js';
 import { toBool } from '../db/index.js';
 import type { AppEnv, Principal } from '../http/context.js';
 import { ApiError } from '../http/errors.js';
@@ -41,6 +43,63 @@ const operator = (id: string) => ({
   tenantStatus: null,
 });
 
+// The two lookups every authenticated request makes, compiled once per database and then
+// run with the token hash as their only parameter: building and compiling a Kysely query
+// cost as much as running it.
+const apiKeyQuery = (db: Db) =>
+  db
+    .selectFrom('api_keys as k')
+    .innerJoin('tenants as t', 't.id', 'k.tenant_id')
+    .select([
+      'k.id',
+      'k.tenant_id',
+      'k.name',
+      'k.prefix',
+      'k.scopes',
+      'k.expires_at',
+      'k.revoked_at',
+      'k.rate_limit_per_minute',
+      't.status',
+    ])
+    .where('k.secret_hash', '=', '')
+    .limit(1);
+const sessionQuery = (db: Db) =>
+  db
+    .selectFrom('sessions as s')
+    .innerJoin('members as m', 'm.id', 's.member_id')
+    .innerJoin('tenants as t', 't.id', 's.tenant_id')
+    .select([
+      's.id as session_id',
+      's.expires_at',
+      's.revoked_at',
+      'm.id as member_id',
+      'm.tenant_id',
+      'm.role',
+      'm.disabled',
+      't.status',
+    ])
+    .where('s.token_hash', '=', '')
+    .limit(1);
+
+type Row<Q extends (db: Db) => { execute(): Promise<unknown[]> }> = Awaited<
+  ReturnType<ReturnType<Q>['execute']>
+>[number];
+const compiled = new WeakMap<Db, Map<unknown, CompiledQuery>>();
+
+async function lookup<
+  Q extends (db: Db) => { compile(): CompiledQuery; execute(): Promise<unknown[]> },
+>(s: Services, query: Q, hash: string): Promise<Row<Q> | undefined> {
+  const byQuery = compiled.get(s.db) ?? new Map<unknown, CompiledQuery>();
+  compiled.set(s.db, byQuery);
+  let c = byQuery.get(query);
+  if (!c) {
+    c = query(s.db).compile();
+    byQuery.set(query, c);
+  }
+  const r = await s.db.executeQuery(CompiledQuery.raw(c.sql, [hash, ...c.parameters.slice(1)]));
+  return r.rows[0] as Row<Q> | undefined;
+}
+
 /** Resolves a bearer token to a principal, or throws the ApiError that explains why not. */
 export async function resolvePrincipal(
   s: Services,
@@ -49,22 +108,7 @@ export async function resolvePrincipal(
   const now = s.now();
   const hash = sha256Hex(token);
   if (token.startsWith(TOKEN_PREFIXES.apiKey)) {
-    const row = await s.db
-      .selectFrom('api_keys as k')
-      .innerJoin('tenants as t', 't.id', 'k.tenant_id')
-      .select([
-        'k.id',
-        'k.tenant_id',
-        'k.name',
-        'k.prefix',
-        'k.scopes',
-        'k.expires_at',
-        'k.revoked_at',
-        'k.rate_limit_per_minute',
-        't.status',
-      ])
-      .where('k.secret_hash', '=', hash)
-      .executeTakeFirst();
+    const row = await lookup(s, apiKeyQuery, hash);
     if (!row) throw denied('invalid_token', 'API key');
     if (row.revoked_at !== null) throw denied('token_revoked', 'API key');
     if (row.expires_at !== null && row.expires_at <= now) throw denied('token_expired', 'API key');
@@ -102,22 +146,7 @@ export async function resolvePrincipal(
     return { principal, tenantStatus: row.status };
   }
   if (token.startsWith(TOKEN_PREFIXES.session)) {
-    const row = await s.db
-      .selectFrom('sessions as s')
-      .innerJoin('members as m', 'm.id', 's.member_id')
-      .innerJoin('tenants as t', 't.id', 's.tenant_id')
-      .select([
-        's.id as session_id',
-        's.expires_at',
-        's.revoked_at',
-        'm.id as member_id',
-        'm.tenant_id',
-        'm.role',
-        'm.disabled',
-        't.status',
-      ])
-      .where('s.token_hash', '=', hash)
-      .executeTakeFirst();
+    const row = await lookup(s, sessionQuery, hash);
     if (!row) throw denied('invalid_token', 'session');
     if (row.revoked_at !== null) throw denied('token_revoked', 'session');
     if (row.expires_at <= now) throw denied('token_expired', 'session');
