@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestServer, type TestServer } from '../test-utils/index.js';
+import { searchMessages } from './index.js';
 
 let t: TestServer;
 let owner: Awaited<ReturnType<TestServer['tenant']>>;
@@ -182,6 +183,49 @@ describe('message search', () => {
     const third = await search(q);
     expect(third.headers.get('x-cache')).toBe('miss');
     expect(texts(third)).toEqual(['钱什么时候到账', '退款什么时候到账？']);
+  });
+
+  it('gives the same pages whichever way the query is run', async () => {
+    // On PostgreSQL a search first tests the newest `scanWindow` messages, then falls back to
+    // the GIN index; on SQLite a conversation or contact filter drives the query instead of
+    // the full-text index. Every way must give the same pages.
+    type Hit = { id: string; contact_id: string | null; conversation_id: string };
+    const hits = async (
+      q: string,
+      limit: number,
+      filter: { contact_id?: string; conversation_id?: string } = {},
+      scanWindow?: number,
+    ) => {
+      const out: Hit[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await searchMessages(
+          t.services,
+          owner.tenantId,
+          { q, limit, cursor, ...filter },
+          { includeBlocked: true, ...(scanWindow ? { scanWindow } : {}) },
+        );
+        out.push(...page.data);
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+      return out;
+    };
+    const ids = (h: Hit[]) => h.map((m) => m.id);
+    for (const q of ['退款', '申请退款', 'refund', '退款 a123', '款退', '退 款', '退款 款']) {
+      for (const limit of [1, 2, 20]) {
+        const all = await hits(q, limit);
+        expect(all.length).toBeGreaterThan(0);
+        for (const w of [1, 2, 3]) expect(ids(await hits(q, limit, {}, w))).toEqual(ids(all));
+        for (const contact_id of new Set(all.map((m) => m.contact_id!)))
+          expect(ids(await hits(q, limit, { contact_id }))).toEqual(
+            ids(all.filter((m) => m.contact_id === contact_id)),
+          );
+        for (const conversation_id of new Set(all.map((m) => m.conversation_id)))
+          expect(ids(await hits(q, limit, { conversation_id }, 1))).toEqual(
+            ids(all.filter((m) => m.conversation_id === conversation_id)),
+          );
+      }
+    }
   });
 
   it('answers 400 for a query with nothing searchable', async () => {
