@@ -319,7 +319,11 @@ describe('HTTP niceties', () => {
   });
 
   it('limits login attempts per email', async () => {
-    const body = { email: 'brute@force.example', password: 'not-the-password' };
+    // A fresh address per run: with REDIS_URL the buckets live in Redis, shared by every run.
+    const body = {
+      email: `brute-${Date.now()}-${Math.random().toString(36).slice(2)}@force.example`,
+      password: 'not-the-password',
+    };
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++)
       statuses.push((await t.call('POST', '/v1/auth/login', { body })).status);
