@@ -9,6 +9,8 @@ describe('tokenize', () => {
     expect(tokenize('好')).toBe('好');
     expect(tokenize('ＡＢＣ１２３')).toBe('abc123'); // NFKC folds full-width forms
     expect(tokenize(null)).toBe('');
+    // A Latin run must not swallow the Chinese that follows it.
+    expect(tokenize('我的order还没发货')).toBe('我的 order 还没 没发 发货');
   });
 });
 

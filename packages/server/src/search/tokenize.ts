@@ -10,8 +10,10 @@
 
 // Han, Hiragana, Katakana, Hangul, CJK punctuation-free ranges.
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+// Letters/digits that are not CJK: `\p{L}` includes Han, so without the lookahead a Latin run
+// would swallow the Chinese after it (我的order还没发货 → order还没发货).
 const RUN =
-  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]+|[\p{L}\p{N}]+/gu;
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]+|(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}])[\p{L}\p{N}])+/gu;
 const MAX_WORD = 64;
 
 function runTokens(run: string): string[] {
