@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// `summarize(p, {pkg})` ranks the inclusive time of that package's functions (default
+// @astrdesk/server; the sidecar benches pass @astrdesk/sidecar).
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time by function and by hot line,
 // inclusive time of the server's own functions, and time per package. Positions inside the
 // bundled server (packages/server/dist/*.js or bench/.server-build/dist) are mapped back to packages/server/src via the
@@ -134,7 +136,7 @@ function packageOf(file, fnName) {
   return file;
 }
 
-export function summarize(profile, { top = 25 } = {}) {
+export function summarize(profile, { top = 25, pkg = '@astrdesk/server' } = {}) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -200,8 +202,7 @@ export function summarize(profile, { top = 25 } = {}) {
       if (seen.has(ci.key) || ci.fn === '(root)') continue;
       seen.add(ci.key);
       inclusiveAll.set(ci.key, (inclusiveAll.get(ci.key) ?? 0) + us);
-      if (ci.pkg === '@astrdesk/server')
-        inclusiveServer.set(ci.key, (inclusiveServer.get(ci.key) ?? 0) + us);
+      if (ci.pkg === pkg) inclusiveServer.set(ci.key, (inclusiveServer.get(ci.key) ?? 0) + us);
     }
   }
 
@@ -241,21 +242,27 @@ export function formatSummary(s, title = '') {
   table('self time by package', s.self_by_package);
   table('self time by function', s.self_by_function);
   table('self time by line', s.self_by_line);
-  table('inclusive time, packages/server functions', s.inclusive_server_functions);
+  table('inclusive time, own package functions', s.inclusive_server_functions);
   if (s.inclusive_all_functions) table('inclusive time, all functions', s.inclusive_all_functions);
   return out.join('\n');
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  const file = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--top');
+  const file = args.find(
+    (a, i) => !a.startsWith('--') && args[i - 1] !== '--top' && args[i - 1] !== '--pkg',
+  );
   if (!file) {
     console.error('usage: cpuprofile-summary.mjs PROFILE.cpuprofile [--top N] [--json]');
     process.exit(2);
   }
   const topIdx = args.indexOf('--top');
   const top = topIdx >= 0 ? Number(args[topIdx + 1]) : 25;
-  const s = summarize(JSON.parse(fs.readFileSync(file, 'utf8')), { top });
+  const pkgIdx = args.indexOf('--pkg');
+  const s = summarize(JSON.parse(fs.readFileSync(file, 'utf8')), {
+    top,
+    ...(pkgIdx >= 0 ? { pkg: args[pkgIdx + 1] } : {}),
+  });
   console.log(
     args.includes('--json') ? JSON.stringify(s, null, 2) : formatSummary(s, path.basename(file)),
   );

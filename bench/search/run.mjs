@@ -423,7 +423,6 @@ async function benchDb(kind, server) {
   const prep = await prepare(kind, server);
   const { meta } = prep;
   const srv = await startServerChild({ entry: server.entry, env: prep.childEnv });
-  const pgPids = [];
   // In-process access: a Kysely over the same database (for searchMessages and EXPLAIN) and
   // a raw driver for the naive scans.
   const { Kysely, SqliteDialect, PostgresDialect } = serverRequire('kysely');
