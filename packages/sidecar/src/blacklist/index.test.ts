@@ -169,6 +169,99 @@ describe('Blacklist', () => {
     expect(again.db.prepare('SELECT count(*) FROM blacklist_staging').pluck().get()).toBe(0);
   });
 
+  it('answers lookups from SQLite while the index fills, the same as after, deltas included', async () => {
+    const now = 5_000_000;
+    const { bl, file } = fresh(() => now);
+    // More than several fill slices, two platforms, some expired, some expiring later.
+    const set = Array.from({ length: 30_000 }, (_, i) =>
+      entry(i + 1, {
+        ...(i % 7 === 0 ? { platform: 'wecom' } : {}),
+        ...(i % 5 === 0 ? { expires_at: i % 10 === 0 ? now - 1 : now + 1000 } : {}),
+      }),
+    );
+    expect(snapshot(bl, 10, set, 2000)).toMatchObject({ ok: true, entries: 30_000 });
+    const expected = bl.checksum();
+    bl.close();
+
+    const again = reopen(file, () => now);
+    // Open returns before the index has a single row; lookups are already correct.
+    expect(again.loaded).toBe(true);
+    expect(again.indexed).toBe(false);
+    expect(again.size).toBe(30_000);
+    const probes = [1, 2, 7, 11, 15_000, 29_999, 30_000, 30_001, 40_000];
+    const answers = (b: Blacklist) =>
+      probes.flatMap((n) => ['qq', 'wecom'].map((p) => b.lookup(p, `u${n}`)?.id ?? null));
+    const before = answers(again);
+    expect(before.filter((a) => a !== null).length).toBeGreaterThan(0);
+    // Let one slice in, then change keys on both sides of where the fill has got to.
+    await new Promise((r) => setImmediate(r));
+    expect(again.indexed).toBe(false);
+    const last = set.at(-1)!;
+    const r = again.applyDelta(10, 13, [
+      { op: 'upsert', revision: 11, entry: entry(40_000, { reason: 'new' }) },
+      {
+        op: 'delete',
+        revision: 12,
+        id: last.id,
+        platform: last.platform,
+        platform_user_id: last.platform_user_id,
+      },
+      { op: 'delete', revision: 13, id: set[1]!.id, platform: 'qq', platform_user_id: 'u2' },
+    ]);
+    expect(r.kind).toBe('applied');
+    expect(again.size).toBe(29_999);
+    const during = answers(again);
+    expect(again.lookup('qq', 'u40000')).toMatchObject({ reason: 'new' });
+    expect(again.lookup(last.platform, last.platform_user_id)).toBeUndefined();
+    expect(again.lookup('qq', 'u2')).toBeUndefined();
+    // An expired entry does not block during the fill either.
+    expect(again.lookup(set[0]!.platform, set[0]!.platform_user_id)).toBeUndefined();
+    expect(again.lookup(set[5]!.platform, set[5]!.platform_user_id)).toBeDefined();
+
+    await again.whenIndexed();
+    expect(again.indexed).toBe(true);
+    expect(answers(again)).toEqual(during);
+    expect(again.size).toBe(29_999);
+    const filled = again.checksum();
+    expect(filled).not.toBe(expected);
+    // The filled index equals a synchronous load of the same file.
+    again.close();
+    const sync = Blacklist.open(file, { now: () => now, background: false });
+    open.push(sync);
+    expect(sync.indexed).toBe(true);
+    expect(answers(sync)).toEqual(during);
+    expect(sync.checksum()).toBe(filled);
+    expect(sync.size).toBe(29_999);
+    // The probes that changed are exactly the three the delta touched.
+    const changed = before.flatMap((a, i) => (a === during[i] ? [] : [[a, during[i]]]));
+    expect(changed).toEqual([
+      ['bl_0002', null],
+      ['bl_30000', null],
+      [null, 'bl_40000'],
+    ]);
+  });
+
+  it('a snapshot finished while the index fills replaces it and stops the fill', async () => {
+    const { bl, file } = fresh();
+    snapshot(
+      bl,
+      3,
+      Array.from({ length: 20_000 }, (_, i) => entry(i + 1)),
+      5000,
+    );
+    bl.close();
+    const again = reopen(file);
+    expect(again.indexed).toBe(false);
+    expect(snapshot(again, 9, [entry(1), entry(50_000)])).toMatchObject({ ok: true });
+    expect(again.indexed).toBe(true);
+    await again.whenIndexed();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(again.size).toBe(2);
+    expect(again.lookup('qq', 'u2')).toBeUndefined();
+    expect(again.lookup('qq', 'u50000')).toBeDefined();
+    expect(again.checksum()).toBe(blacklistChecksum([entry(1), entry(50_000)]));
+  });
+
   it('refuses a second open of the same file while the first holds it', () => {
     const { file } = fresh();
     expect(() => Blacklist.open(file, { lockTimeoutMs: 50 })).toThrow(DataDirInUseError);

@@ -54,23 +54,46 @@ type Row = [
   expires_at: number | null,
 ];
 
-export const cacheKey = (platform: string, userId: string) => `${platform}\0${userId}`;
+/**
+ * The in-memory index: platform → (user id → entry). Two probes instead of one on a key
+ * string built per lookup: building and hashing `platform + "\0" + user_id` cost more than the
+ * probes themselves, while the strings the intercept passes in (from JSON.parse) hash once.
+ */
+type Index = Map<string, Map<string, CachedEntry>>;
+
+/** Rows read per event-loop turn while the index fills in the background (~10–20 ms each). */
+const FILL_SLICE_ROWS = 8192;
 
 /**
  * The tenant's blacklist as this sidecar holds it: a SQLite copy (`blacklist.db`) and, in
- * front of it, a Map keyed `platform + "\0" + user_id` that the intercept probes.
+ * front of it, an in-memory index (platform → user id → entry) that the intercept probes.
  *
  * Every change is written to SQLite first, in one transaction together with the new revision;
- * only after the commit is the Map changed (a snapshot builds a new Map and swaps it in). A
- * crash at any point therefore leaves SQLite holding a consistent set for the revision it
+ * only after the commit is the index changed (a snapshot builds a new index and swaps it in).
+ * A crash at any point therefore leaves SQLite holding a consistent set for the revision it
  * records, and the next start loads exactly that.
+ *
+ * Opening does not wait for the index: with a million entries filling it takes seconds, so
+ * until it is complete a lookup is a primary-key probe of SQLite (a few µs), which holds the
+ * same committed set. The index fills in slices between other work; deltas applied meanwhile
+ * go to SQLite and the (partial) index alike, and a slice read after a delta reads the
+ * committed rows, so the complete index equals SQLite.
  */
 export class Blacklist {
   readonly db: SqliteDb;
-  #map = new Map<string, CachedEntry>();
+  #index: Index = new Map();
+  #count = 0;
   #revision = 0;
   #staging: { revision: number; total: number; received: number } | undefined;
   #loaded = false;
+  /** The index holds every entry (lookups use it rather than SQLite). */
+  #indexed = false;
+  /** Bumped to stop a background fill (a snapshot swapped in a whole index, or close). */
+  #fillGeneration = 0;
+  #whenIndexed: Promise<void>;
+  #resolveIndexed!: () => void;
+  /** `count(*)` of the blacklist table while the index is incomplete; reset by each write. */
+  #sqliteCount: number | undefined;
   /** Last revision the server announced (welcome, snapshot, delta), or null before any. */
   serverRevision: number | null = null;
   /** When the cache last applied a snapshot or delta (ms), persisted across restarts. */
@@ -83,6 +106,7 @@ export class Blacklist {
     delete: import('better-sqlite3').Statement<[string, string]>;
     stage: import('better-sqlite3').Statement<Row>;
     setMeta: import('better-sqlite3').Statement<[string, string]>;
+    probe: import('better-sqlite3').Statement<[string, string]>;
   };
 
   private constructor(db: SqliteDb, opts: { now?: () => number; log?: Logger }) {
@@ -95,16 +119,25 @@ export class Blacklist {
       delete: db.prepare('DELETE FROM blacklist WHERE platform = ? AND platform_user_id = ?'),
       stage: db.prepare(`INSERT OR REPLACE INTO blacklist_staging ${cols}`),
       setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      probe: db
+        .prepare(
+          'SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist WHERE platform = ? AND platform_user_id = ?',
+        )
+        .raw(),
     };
+    this.#whenIndexed = new Promise((resolve) => {
+      this.#resolveIndexed = resolve;
+    });
   }
 
   /**
-   * Opens (or creates) the SQLite file and loads it into memory. A snapshot a previous
-   * process was receiving when it died is discarded: the last complete set stays.
+   * Opens (or creates) the SQLite file; lookups are answered from then on. The in-memory
+   * index fills in the background (`background: false` fills it before returning). A snapshot
+   * a previous process was receiving when it died is discarded: the last complete set stays.
    */
   static open(
     file: string,
-    opts: { now?: () => number; log?: Logger; lockTimeoutMs?: number } = {},
+    opts: { now?: () => number; log?: Logger; lockTimeoutMs?: number; background?: boolean } = {},
   ): Blacklist {
     const db = openSqlite(file, {
       synchronous: 'NORMAL',
@@ -114,6 +147,7 @@ export class Blacklist {
     const bl = new Blacklist(db, opts);
     try {
       bl.#load();
+      bl.#startFill(opts.background !== false);
     } catch (err) {
       db.close();
       throw err;
@@ -137,18 +171,93 @@ export class Blacklist {
     const synced = meta.get('synced_at');
     this.lastSyncAt = synced ? Number(synced) : null;
     this.#identity = meta.get('identity') ?? null;
-    const map = new Map<string, CachedEntry>();
-    for (const r of this.db
-      .prepare('SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist')
-      .raw()
-      .iterate() as IterableIterator<Row>)
-      map.set(cacheKey(r[0], r[1]), toEntry(r));
-    this.#map = map;
     this.#loaded = true;
   }
 
+  /**
+   * Fills the index from SQLite in primary-key order, {@link FILL_SLICE_ROWS} rows per turn
+   * (or all at once with `background` false). Each slice is one synchronous read, so no delta
+   * lands inside it; one landing between slices is already in SQLite for the slices after
+   * it and in the index for the keys before it.
+   */
+  #startFill(background: boolean): void {
+    const generation = ++this.#fillGeneration;
+    const first = this.db.prepare(
+      'SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist ORDER BY platform, platform_user_id LIMIT ?',
+    );
+    const next = this.db.prepare(
+      'SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist WHERE (platform, platform_user_id) > (?, ?) ORDER BY platform, platform_user_id LIMIT ?',
+    );
+    first.raw();
+    next.raw();
+    const started = performance.now();
+    let after: [string, string] | undefined;
+    const slice = (): boolean => {
+      const rows = (
+        after === undefined
+          ? first.all(FILL_SLICE_ROWS)
+          : next.all(after[0], after[1], FILL_SLICE_ROWS)
+      ) as Row[];
+      const index = this.#index;
+      let byUser: Map<string, CachedEntry> | undefined;
+      let platform = '';
+      for (const r of rows) {
+        if (r[0] !== platform || byUser === undefined) {
+          platform = r[0];
+          byUser = userMap(index, platform);
+        }
+        const before = byUser.size;
+        byUser.set(r[1], {
+          id: r[2],
+          platform,
+          platform_user_id: r[1],
+          reason: r[3],
+          expires_at: r[4],
+        });
+        this.#count += byUser.size - before;
+      }
+      const last = rows.at(-1);
+      if (last) after = [last[0], last[1]];
+      return rows.length < FILL_SLICE_ROWS;
+    };
+    const finish = () => {
+      this.#indexed = true;
+      this.#sqliteCount = undefined;
+      this.#resolveIndexed();
+      this.#log?.debug(
+        { entries: this.#count, ms: Math.round(performance.now() - started) },
+        'blacklist index loaded',
+      );
+    };
+    if (!background) {
+      while (!slice());
+      finish();
+      return;
+    }
+    const step = () => {
+      if (generation !== this.#fillGeneration || !this.db.open) return;
+      try {
+        if (slice()) finish();
+        else setImmediate(step);
+      } catch (err) {
+        // Lookups keep going to SQLite, which stays correct; only the speed-up is lost.
+        if (this.db.open) this.#log?.error({ err }, 'filling the blacklist index failed');
+      }
+    };
+    setImmediate(step);
+  }
+
+  /** Lookups answer from the committed set (true once open; the index may still be filling). */
   get loaded(): boolean {
     return this.#loaded;
+  }
+  /** The in-memory index is complete (until then lookups probe SQLite). */
+  get indexed(): boolean {
+    return this.#indexed;
+  }
+  /** Resolves once the in-memory index is complete. */
+  whenIndexed(): Promise<void> {
+    return this.#whenIndexed;
   }
   /** The revision the cached set is at (0: never synced). */
   get revision(): number {
@@ -156,7 +265,9 @@ export class Blacklist {
   }
   /** Entries held, expired ones included (they stop blocking at lookup time). */
   get size(): number {
-    return this.#map.size;
+    if (this.#indexed) return this.#count;
+    this.#sqliteCount ??= this.db.prepare('SELECT count(*) FROM blacklist').pluck().get() as number;
+    return this.#sqliteCount;
   }
   /** How far behind the server the cache is, when the server's revision is known. */
   get lag(): number | null {
@@ -179,19 +290,36 @@ export class Blacklist {
 
   /** The hot path: the entry blocking this user now, if any. Expiry is checked here. */
   lookup(platform: string, userId: string, now = this.#now()): CachedEntry | undefined {
-    const e = this.#map.get(`${platform}\0${userId}`);
+    const e = this.#indexed
+      ? this.#index.get(platform)?.get(userId)
+      : this.#probe(platform, userId);
     if (e === undefined || (e.expires_at !== null && e.expires_at <= now)) return undefined;
     return e;
   }
 
+  /** The lookup while the index fills: the same committed set, read from SQLite. */
+  #probe(platform: string, userId: string): CachedEntry | undefined {
+    const r = this.#stmt.probe.get(platform, userId) as Row | undefined;
+    return r === undefined ? undefined : toEntry(r);
+  }
+
   /** Every entry held (expired ones included), for tests and diagnostics. */
   entries(): IterableIterator<CachedEntry> {
-    return this.#map.values();
+    if (!this.#indexed)
+      return (
+        this.db
+          .prepare('SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist')
+          .raw()
+          .all() as Row[]
+      )
+        .map(toEntry)
+        .values();
+    return indexValues(this.#index);
   }
 
   /** {@link blacklistChecksum} of the held set, comparable with the server's. */
   checksum(): string {
-    return blacklistChecksum(this.#map.values());
+    return blacklistChecksum(this.entries());
   }
 
   // ---- snapshot ---------------------------------------------------------------------------
@@ -234,7 +362,8 @@ export class Blacklist {
         reason: `snapshot_end revision ${revision} differs from snapshot_begin revision ${staging.revision}`,
       };
     }
-    const map = new Map<string, CachedEntry>();
+    const index: Index = new Map();
+    let count = 0;
     const rows = this.db
       .prepare('SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist_staging')
       .raw()
@@ -243,7 +372,8 @@ export class Blacklist {
       (function* () {
         for (const r of rows) {
           const e = toEntry(r);
-          map.set(cacheKey(r[0], r[1]), e);
+          userMap(index, r[0]).set(r[1], e);
+          count++;
           yield e;
         }
       })(),
@@ -252,12 +382,12 @@ export class Blacklist {
       this.db.prepare('DELETE FROM blacklist_staging').run();
       return {
         ok: false,
-        reason: `snapshot checksum mismatch at revision ${revision}: server ${checksum}, received ${staged} (${map.size} entries)`,
+        reason: `snapshot checksum mismatch at revision ${revision}: server ${checksum}, received ${staged} (${count} entries)`,
       };
     }
-    if (map.size !== staging.total)
+    if (count !== staging.total)
       this.#log?.warn(
-        { total: staging.total, received: map.size, revision },
+        { total: staging.total, received: count, revision },
         'snapshot_begin announced a different number of entries than arrived (checksum matches)',
       );
     const now = this.#now();
@@ -268,12 +398,20 @@ export class Blacklist {
       this.#stmt.setMeta.run('revision', String(revision));
       this.#stmt.setMeta.run('synced_at', String(now));
     })();
-    this.#map = map;
+    // The new index is complete: a background fill of the old set stops here.
+    this.#fillGeneration++;
+    this.#index = index;
+    this.#count = count;
+    this.#sqliteCount = undefined;
+    if (!this.#indexed) {
+      this.#indexed = true;
+      this.#resolveIndexed();
+    }
     this.#revision = revision;
     this.lastSyncAt = now;
     if (this.serverRevision === null || this.serverRevision < revision)
       this.serverRevision = revision;
-    return { ok: true, revision, entries: map.size, checksum: staged };
+    return { ok: true, revision, entries: count, checksum: staged };
   }
 
   /** Drops a half-received snapshot (the connection closed mid-stream). */
@@ -321,18 +459,27 @@ export class Blacklist {
       setMeta.run('revision', String(revision));
       setMeta.run('synced_at', String(now));
     })();
-    // Committed: mirror it in memory. Nothing else runs between these lines (one thread).
+    // Committed: mirror it in memory (the partial index too, while it fills). Nothing else
+    // runs between these lines (one thread).
+    this.#sqliteCount = undefined;
+    const index = this.#index;
     for (const ch of changes) {
       if (ch.op === 'upsert') {
         const e = ch.entry;
-        this.#map.set(cacheKey(e.platform, e.platform_user_id), {
+        const byUser = userMap(index, e.platform);
+        const before = byUser.size;
+        byUser.set(e.platform_user_id, {
           id: e.id,
           platform: e.platform,
           platform_user_id: e.platform_user_id,
           reason: e.reason,
           expires_at: e.expires_at,
         });
-      } else this.#map.delete(cacheKey(ch.platform, ch.platform_user_id));
+        this.#count += byUser.size - before;
+      } else {
+        const byUser = index.get(ch.platform);
+        if (byUser?.delete(ch.platform_user_id)) this.#count--;
+      }
     }
     this.#revision = revision;
     this.lastSyncAt = now;
@@ -340,8 +487,23 @@ export class Blacklist {
   }
 
   close(): void {
+    this.#fillGeneration++;
     if (this.db.open) this.db.close();
   }
+}
+
+/** The platform's map in the index, created when the first entry of the platform arrives. */
+function userMap(index: Index, platform: string): Map<string, CachedEntry> {
+  let byUser = index.get(platform);
+  if (byUser === undefined) {
+    byUser = new Map();
+    index.set(platform, byUser);
+  }
+  return byUser;
+}
+
+function* indexValues(index: Index): IterableIterator<CachedEntry> {
+  for (const byUser of index.values()) yield* byUser.values();
 }
 
 function toEntry(r: Row): CachedEntry {

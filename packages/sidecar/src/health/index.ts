@@ -23,6 +23,8 @@ export interface SidecarHealth {
   version: string;
   uptime_seconds: number;
   cache_loaded: boolean;
+  /** The in-memory index is complete (until then lookups probe SQLite, equally correct). */
+  cache_indexed: boolean;
   /** Entries held (expired ones too; they stop blocking at lookup). */
   entries: number;
   /** Revision of the cached set. */
@@ -73,6 +75,7 @@ export function healthSnapshot(d: HealthDeps): SidecarHealth {
     version: d.version,
     uptime_seconds: Math.round((Date.now() - d.startedAt) / 1000),
     cache_loaded: bl.loaded,
+    cache_indexed: bl.indexed,
     entries: bl.size,
     revision: bl.revision,
     server_revision: bl.serverRevision,
@@ -121,6 +124,12 @@ export function renderMetrics(d: HealthDeps): string {
   metric(`${p}blacklist_cache_loaded`, 'gauge', '1 once the cache is loaded.', [
     ['', h.cache_loaded ? 1 : 0],
   ]);
+  metric(
+    `${p}blacklist_cache_indexed`,
+    'gauge',
+    '1 once the in-memory index is complete (before that, lookups probe SQLite).',
+    [['', h.cache_indexed ? 1 : 0]],
+  );
   metric(`${p}blacklist_entries`, 'gauge', 'Blacklist entries held (expired included).', [
     ['', h.entries],
   ]);
@@ -170,7 +179,10 @@ export function healthRoutes(d: HealthDeps): Hono<AppEnv> {
     .get('/readyz', (c) => {
       const checks = {
         cache: d.blacklist.loaded
-          ? { ok: true, detail: `${d.blacklist.size} entries at revision ${d.blacklist.revision}` }
+          ? {
+              ok: true,
+              detail: `${d.blacklist.size} entries at revision ${d.blacklist.revision}${d.blacklist.indexed ? '' : ' (in-memory index loading; lookups from SQLite)'}`,
+            }
           : { ok: false, detail: 'blacklist cache not loaded' },
         outbox: d.outbox.db.open ? { ok: true } : { ok: false, detail: 'outbox closed' },
       };

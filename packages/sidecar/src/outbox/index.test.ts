@@ -214,6 +214,47 @@ describe('Outbox', () => {
     expect(server.deliveries.get(row.id)).toBe(2);
   });
 
+  it('group commit: appends of one tick share one commit, each resolving only once its row is committed', async () => {
+    const { outbox } = await setup();
+    const db = outbox.db;
+    let commits = 0;
+    const transaction = db.transaction.bind(db);
+    db.transaction = ((fn: Parameters<typeof transaction>[0]) => {
+      commits++;
+      return transaction(fn);
+    }) as typeof db.transaction;
+    const committed = db.prepare('SELECT count(*) FROM outbox WHERE id = ?').pluck();
+    const seenAtResolve: boolean[] = [];
+    const appends = Array.from({ length: 25 }, (_, i) =>
+      outbox.append('message.inbound', 's', inbound(i)).then((id) => {
+        seenAtResolve.push(committed.get(id) === 1);
+        return id;
+      }),
+    );
+    // Nothing is answered before the commit.
+    expect(outbox.depth).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(0);
+    const ids = await Promise.all(appends);
+    expect(commits).toBe(1);
+    expect(seenAtResolve).toEqual(Array(25).fill(true));
+    expect(outbox.depth).toBe(25);
+    expect(outbox.rows().map((r) => r.id)).toEqual(ids);
+    // The next tick's appends are the next commit, after these (seq order = append order).
+    const more = await Promise.all(
+      [1, 2].map((i) => outbox.append('message.inbound', 's', inbound(i))),
+    );
+    expect(commits).toBe(2);
+    expect(outbox.rows().map((r) => r.id)).toEqual([...ids, ...more]);
+  });
+
+  it('close commits the rows appended in the current tick before closing the file', async () => {
+    const ctx = await setup();
+    const pending = [1, 2, 3].map((i) => ctx.outbox.append('message.inbound', 's', inbound(i)));
+    const again = await ctx.reopen();
+    const ids = await Promise.all(pending);
+    expect(again.rows().map((r) => r.id)).toEqual(ids);
+  });
+
   it('synchronous=FULL groups the appends of one tick into one commit', async () => {
     const { outbox, server } = await setup({ synchronous: 'FULL' });
     expect(outbox.db.pragma('synchronous', { simple: true })).toBe(2);

@@ -100,7 +100,6 @@ export class Outbox {
     fetch: typeof fetch;
   };
   readonly #log: Logger;
-  readonly #full: boolean;
   readonly #stmt: {
     insert: Statement<[string, string, string | null, string, number]>;
     oldest: Statement<[]>;
@@ -110,7 +109,11 @@ export class Outbox {
   };
   #depth: number;
   #deadLetters: number;
-  #pending: { args: [string, string, string | null, string, number]; done: () => void }[] = [];
+  #pending: {
+    args: [string, string, string | null, string, number];
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
   #commitScheduled = false;
   #flushTimer: NodeJS.Timeout | undefined;
   #interval: NodeJS.Timeout | undefined;
@@ -135,7 +138,6 @@ export class Outbox {
   private constructor(db: SqliteDb, opts: OutboxOptions) {
     this.db = db;
     this.#log = opts.log;
-    this.#full = opts.synchronous === 'FULL';
     this.#o = {
       serverUrl: opts.serverUrl,
       token: opts.token,
@@ -197,8 +199,11 @@ export class Outbox {
    * Writes one event and returns its id once the row is committed. `data` must already match
    * the event type's schema (the callers build it from validated input).
    *
-   * With `synchronous=NORMAL` the row is committed before this returns (the promise is already
-   * resolved); with `FULL` rows appended in the same tick share one commit (one fsync).
+   * Group commit: rows appended during one event-loop turn (every request whose body arrived
+   * in the same poll phase) are inserted in one transaction in the check phase right after it,
+   * and only then do their promises resolve. A caller that answers after awaiting this
+   * therefore never answers for a row that is not committed, and N concurrent messages cost
+   * one commit (one WAL append; with `synchronous=FULL`, one fsync) instead of N.
    */
   append(
     type: OutboxEventType,
@@ -216,23 +221,20 @@ export class Outbox {
       payload,
       occurredAt,
     ];
-    if (!this.#full) {
-      this.#stmt.insert.run(...args);
-      this.#appended(1);
-      return Promise.resolve(id);
-    }
     return new Promise<string>((resolve, reject) => {
-      this.#pending.push({ args, done: () => resolve(id) });
+      this.#pending.push({ args, resolve: () => resolve(id), reject });
       if (!this.#commitScheduled) {
         this.#commitScheduled = true;
-        setImmediate(() => this.#commitPending(reject));
+        setImmediate(this.#commitPending);
       }
     });
   }
 
-  #commitPending(reject: (err: unknown) => void): void {
+  /** Commits the rows appended since the last commit, then settles their promises. */
+  readonly #commitPending = (): void => {
     this.#commitScheduled = false;
     const batch = this.#pending;
+    if (batch.length === 0) return;
     this.#pending = [];
     try {
       const insert = this.#stmt.insert;
@@ -240,12 +242,13 @@ export class Outbox {
         for (const p of batch) insert.run(...p.args);
       })();
     } catch (err) {
-      reject(err);
+      // Nothing of the batch was committed (one transaction): every caller gets the error.
+      for (const p of batch) p.reject(err);
       return;
     }
     this.#appended(batch.length);
-    for (const p of batch) p.done();
-  }
+    for (const p of batch) p.resolve();
+  };
 
   #appended(n: number): void {
     this.#depth += n;
@@ -272,7 +275,7 @@ export class Outbox {
     if (this.#flushTimer || this.#depth === 0) return;
     this.#flushTimer = setTimeout(() => {
       this.#flushTimer = undefined;
-      void this.drain();
+      void this.#drain(false);
     }, this.#o.flushMs);
     this.#flushTimer.unref();
   }
@@ -282,9 +285,19 @@ export class Outbox {
    * more). Resolves when the outbox is empty or a send failed (the next attempt is scheduled).
    */
   drain(): Promise<void> {
+    return this.#drain(true);
+  }
+
+  /**
+   * `untilEmpty` false (the debounced drain under traffic): stop after a batch that was not
+   * full and let the next `flushMs` tick send what arrived meanwhile. Sending back-to-back
+   * would POST a few rows at a time, and each POST (fetch, SELECT, DELETE) runs on the event
+   * loop that answers the intercepts; waiting lets batches fill.
+   */
+  #drain(untilEmpty: boolean): Promise<void> {
     if (this.#closed) return Promise.resolve();
     if (this.#draining) {
-      this.#again = true;
+      if (untilEmpty) this.#again = true;
       return this.#draining;
     }
     if (this.#o.now() < this.#notBefore) return Promise.resolve();
@@ -292,16 +305,18 @@ export class Outbox {
       try {
         do {
           this.#again = false;
-          await this.#drainAll();
+          await this.#drainAll(untilEmpty);
         } while (this.#again && !this.#closed && this.#o.now() >= this.#notBefore);
       } finally {
         this.#draining = undefined;
+        // Rows left by a throttled drain go with the next debounced one.
+        this.kick();
       }
     })();
     return this.#draining;
   }
 
-  async #drainAll(): Promise<void> {
+  async #drainAll(untilEmpty: boolean): Promise<void> {
     while (!this.#closed && this.#depth > 0) {
       const rows = this.#stmt.batch.all(this.#o.batchSize) as Pick<
         OutboxRow,
@@ -313,6 +328,7 @@ export class Outbox {
       }
       const ok = await this.#sendRows(rows);
       if (!ok) return;
+      if (!untilEmpty && rows.length < this.#o.batchSize) return;
     }
   }
 
@@ -466,8 +482,8 @@ export class Outbox {
   /** Stops sending (an in-flight request is abandoned; its rows stay and are resent later). */
   async close(): Promise<void> {
     if (this.#closed) return;
-    // Commit rows appended in this tick (FULL mode) before closing.
-    if (this.#pending.length > 0) this.#commitPending(() => {});
+    // Commit rows appended in this tick before closing: their callers are waiting to answer.
+    if (this.#pending.length > 0) this.#commitPending();
     this.#closed = true;
     clearInterval(this.#interval);
     clearTimeout(this.#flushTimer);
