@@ -122,7 +122,7 @@ async function main() {
   log('machine', machine);
   const built = opts.patches.length
     ? await buildPatchedServer(opts.patches, path.join(HERE, '.work', opts.label || 'patched'))
-    : await buildServer();
+    : await buildServer({ outDir: path.join(HERE, '.build') }); // own copy: other benches rebuild theirs
   if (built.patches) log(`patched build: ${built.patches.join(', ')}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'astrdesk-bench-ingest-'));
   const profDir = path.join(HERE, 'results', 'profiles');

@@ -4,6 +4,7 @@ import type { EventType } from '@astrdesk/protocol';
 import type { Redis } from 'ioredis';
 import { newId } from '../crypto/index.js';
 import { type Db, iso, type Tx } from '../db/index.js';
+import { compileOnce, insertRows, runCompiled } from './compiled.js';
 
 /** One entry of a tenant's event log. */
 export interface LoggedEvent {
@@ -27,6 +28,18 @@ export type Emit = (
   data: Record<string, unknown>,
   opts?: { visibility?: 'all' | 'admin' },
 ) => Promise<LoggedEvent>;
+
+export interface EmitItem {
+  type: EventType;
+  data: Record<string, unknown>;
+  visibility?: 'all' | 'admin';
+}
+
+/**
+ * Appends several events at once, in order, with consecutive seqs: one counter update and
+ * multi-row inserts instead of two statements per event (batch ingest).
+ */
+export type EmitMany = (items: readonly EmitItem[]) => Promise<LoggedEvent[]>;
 
 /**
  * Fan-out of committed events to whoever listens in this process (realtime hub, webhook
@@ -118,6 +131,8 @@ const fromRow = (r: Row): LoggedEvent => ({
   createdAt: Number(r.created_at),
 });
 
+const EVENT_COLUMNS = ['tenant_id', 'seq', 'id', 'type', 'data', 'visibility', 'created_at'];
+
 /** A hook run inside the appending transaction, e.g. to enqueue webhook deliveries. */
 export type AppendHook = (tx: Tx, event: LoggedEvent) => Promise<void>;
 
@@ -140,8 +155,8 @@ export class EventLog {
   }
 
   /**
-   * Runs `fn` in a transaction with an `emit` that appends events for `tenantId`; publishes
-   * them after the commit.
+   * Runs `fn` in a transaction with an `emit` that appends events for `tenantId` (and an
+   * `emitMany` that appends several in one go); publishes them after the commit.
    *
    * @example
    * await events.transact(tenantId, async (tx, emit) => {
@@ -149,7 +164,10 @@ export class EventLog {
    *   await emit('conversation.state_changed', { conversation: c, from: 'active', to: 'closed' });
    * });
    */
-  async transact<T>(tenantId: string, fn: (tx: Tx, emit: Emit) => Promise<T>): Promise<T> {
+  async transact<T>(
+    tenantId: string,
+    fn: (tx: Tx, emit: Emit, emitMany: EmitMany) => Promise<T>,
+  ): Promise<T> {
     const appended: LoggedEvent[] = [];
     const result = await this.db.transaction().execute(async (tx) => {
       const emit: Emit = async (type, data, opts) => {
@@ -157,10 +175,36 @@ export class EventLog {
         appended.push(e);
         return e;
       };
-      return fn(tx, emit);
+      const emitMany: EmitMany = async (items) => {
+        const es = await this.appendMany(tx, tenantId, items);
+        for (const e of es) appended.push(e);
+        return es;
+      };
+      return fn(tx, emit, emitMany);
     });
     if (appended.length > 0) await this.bus.publish(appended).catch(() => {});
     return result;
+  }
+
+  /**
+   * Takes `n` seqs for `tenantId` and returns the last. The counter row stays locked for the
+   * rest of the transaction, so seqs are handed out in commit order with no gaps (a rollback
+   * returns the numbers).
+   */
+  async #reserve(tx: Tx, tenantId: string, n: number): Promise<number> {
+    const q = compileOnce(this.db, 'events:reserve', 3, (db) =>
+      db
+        .insertInto('event_counters')
+        .values({ tenant_id: '', last_seq: 1 })
+        .onConflict((oc) =>
+          oc
+            .column('tenant_id')
+            .doUpdateSet((eb) => ({ last_seq: eb('event_counters.last_seq', '+', 1) })),
+        )
+        .returning('last_seq'),
+    );
+    const [row] = await runCompiled<{ last_seq: number }>(tx, q, [tenantId, n, n]);
+    return Number(row!.last_seq);
   }
 
   async append(
@@ -170,42 +214,35 @@ export class EventLog {
     data: Record<string, unknown>,
     visibility: 'all' | 'admin' = 'all',
   ): Promise<LoggedEvent> {
-    const now = this.now();
-    // The counter row is locked for the rest of the transaction, so seqs are handed out in
-    // commit order with no gaps (a rollback returns the number).
-    const { last_seq } = await tx
-      .insertInto('event_counters')
-      .values({ tenant_id: tenantId, last_seq: 1 })
-      .onConflict((oc) =>
-        oc
-          .column('tenant_id')
-          .doUpdateSet((eb) => ({ last_seq: eb('event_counters.last_seq', '+', 1) })),
-      )
-      .returning('last_seq')
-      .executeTakeFirstOrThrow();
-    const e: LoggedEvent = {
-      tenantId,
-      seq: Number(last_seq),
-      id: newId('event', now),
-      type,
-      data,
-      visibility,
-      createdAt: now,
-    };
-    await tx
-      .insertInto('events')
-      .values({
-        tenant_id: tenantId,
-        seq: e.seq,
-        id: e.id,
+    const [e] = await this.appendMany(tx, tenantId, [{ type, data, visibility }]);
+    return e!;
+  }
+
+  /** Appends `items` in order with consecutive seqs, then runs the append hooks for each. */
+  async appendMany(tx: Tx, tenantId: string, items: readonly EmitItem[]): Promise<LoggedEvent[]> {
+    if (items.length === 0) return [];
+    const last = await this.#reserve(tx, tenantId, items.length);
+    const first = last - items.length + 1;
+    const events: LoggedEvent[] = [];
+    const rows: unknown[][] = [];
+    for (let i = 0; i < items.length; i++) {
+      const { type, data, visibility = 'all' } = items[i]!;
+      const now = this.now();
+      const e: LoggedEvent = {
+        tenantId,
+        seq: first + i,
+        id: newId('event', now),
         type,
-        data: JSON.stringify(data),
+        data,
         visibility,
-        created_at: now,
-      })
-      .execute();
-    for (const hook of this.#hooks) await hook(tx, e);
-    return e;
+        createdAt: now,
+      };
+      events.push(e);
+      rows.push([tenantId, e.seq, e.id, type, JSON.stringify(data), visibility, now]);
+    }
+    await insertRows(this.db, tx, 'events', EVENT_COLUMNS, rows);
+    for (const e of events) for (const hook of this.#hooks) await hook(tx, e);
+    return events;
   }
 
   /** Events after `afterSeq`, oldest first. */
