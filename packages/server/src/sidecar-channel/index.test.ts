@@ -254,6 +254,58 @@ describe('control channel', () => {
     sc.close();
   });
 
+  it('fans each commit out to every socket of the tenant, in order, once, including one mid-snapshot', async () => {
+    const many = Array.from({ length: 12 }, () => new FakeSidecar(instanceToken, 0));
+    await waitFor(
+      () => many.every((sc) => sc.frames.some((f) => f.type === 'snapshot_end')),
+      'snapshots',
+    );
+    // Commits in quick succession (several may share one broadcast), while another socket
+    // is still taking its snapshot.
+    const late = new FakeSidecar(instanceToken, 0);
+    const posted = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        http('POST', '/v1/blacklist', owner, { platform: 'line', platform_user_id: `fan-${i}` }),
+      ),
+    );
+    expect(posted.every((r) => r.status === 201)).toBe(true);
+    const all = [...many, late];
+    const server = await srv.services.db
+      .selectFrom('blacklist_revisions')
+      .select('revision')
+      .executeTakeFirstOrThrow();
+    const revision = Number(server.revision);
+    await waitFor(
+      () => all.every((sc) => sc.revision === revision),
+      'every socket at the revision',
+    );
+    const checksum = blacklistChecksum(many[0]!.set.values());
+    for (const sc of all) {
+      expect(blacklistChecksum(sc.set.values())).toBe(checksum);
+      for (let i = 0; i < 10; i++) expect(sc.has('line', `fan-${i}`)).toBe(true);
+      // One snapshot each, and the deltas after it chain without a gap or a repeat.
+      expect(sc.frames.filter((f) => f.type === 'snapshot_begin')).toHaveLength(1);
+      let at = -1;
+      for (const f of sc.frames) {
+        if (f.type === 'snapshot_end') at = f.revision;
+        if (f.type === 'delta') {
+          expect(f.from_revision).toBe(at);
+          at = f.revision;
+        }
+      }
+      expect(at).toBe(revision);
+    }
+    // The sockets that were caught up got the same frames.
+    const deltas = (sc: FakeSidecar) => JSON.stringify(sc.frames.filter((f) => f.type === 'delta'));
+    for (const sc of many) expect(deltas(sc)).toBe(deltas(many[0]!));
+    const inst = await waitFor(async () => {
+      const r = await http('GET', `/v1/instances/${instanceId}`, owner);
+      return r.body.sync.applied_revision === revision ? r.body : undefined;
+    }, 'acks recorded');
+    expect(inst.sync.lag).toBe(0);
+    for (const sc of all) sc.close();
+  });
+
   it('malformed frames close the channel with 1008; the server keeps serving', async () => {
     for (const bad of [
       'not json',

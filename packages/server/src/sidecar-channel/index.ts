@@ -41,6 +41,51 @@ export interface SidecarChannel {
 }
 
 const MAX_DELTA_PER_FRAME = 1000;
+/** Change rows read per query by the tenant fan-out (as `changesSince`'s default). */
+const FANOUT_READ_LIMIT = 10_000;
+/** Acks are written in one UPDATE per revision at most this often. */
+const ACK_FLUSH_MS = 50;
+
+/**
+ * `changesSince`, read once more when it finds no change row but a newer revision: that is
+ * also what a commit landing between its two queries looks like, and falling back to a full
+ * snapshot for it would send the whole list (117 MiB at 1M entries) to a sidecar that is
+ * merely one change behind. A log that really no longer reaches back stays `undefined`.
+ */
+async function readChanges(s: Services, tenantId: string, since: number, limit?: number) {
+  const first = await changesSince(s.db, tenantId, since, limit);
+  if (first !== undefined) return first;
+  return changesSince(s.db, tenantId, since, limit);
+}
+
+/** A delta frame serialised once for every connection of a tenant. */
+interface EncodedDelta {
+  from: number;
+  to: number;
+  bytes: Buffer;
+}
+
+/** Encodes changes as delta frames of at most {@link MAX_DELTA_PER_FRAME} changes. */
+function encodeDeltas(
+  from: number,
+  changes: Awaited<ReturnType<typeof changesSince>> & object,
+): EncodedDelta[] {
+  const out: EncodedDelta[] = [];
+  for (let i = 0; i < changes.length; i += MAX_DELTA_PER_FRAME) {
+    const part = changes.slice(i, i + MAX_DELTA_PER_FRAME);
+    const to = part.at(-1)!.revision;
+    const frame: ServerFrame = {
+      v: 1,
+      type: 'delta',
+      from_revision: from,
+      revision: to,
+      changes: part,
+    };
+    out.push({ from, to, bytes: Buffer.from(JSON.stringify(frame)) });
+    from = to;
+  }
+  return out;
+}
 
 class ChannelConnection {
   #queue: Promise<void> = Promise.resolve();
@@ -58,10 +103,36 @@ class ChannelConnection {
   ) {}
 
   send(frame: ServerFrame): Promise<void> {
+    return this.#sendText(JSON.stringify(frame));
+  }
+
+  /** Sends a text frame (a string, or the UTF-8 bytes of one encoded once for many sockets). */
+  #sendText(data: string | Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.ws.readyState !== this.ws.OPEN) return reject(new Error('socket closed'));
-      this.ws.send(JSON.stringify(frame), (err) => (err ? reject(err) : resolve()));
+      this.ws.send(data, { binary: false }, (err) => (err ? reject(err) : resolve()));
     });
+  }
+
+  /** Highest revision sent, or -1 before the hello was answered (for the tenant fan-out). */
+  get sent(): number {
+    return this.#helloDone ? this.#sent : -1;
+  }
+
+  /**
+   * Sends deltas the tenant fan-out encoded once for every socket. Each applies only if it
+   * continues from what this socket has; a socket that is elsewhere (it was mid-snapshot,
+   * or behind) skips what it already has and reads its own changes for the rest.
+   */
+  async sendEncoded(deltas: readonly EncodedDelta[]) {
+    if (!this.#helloDone || this.#sent < 0) return;
+    for (const d of deltas) {
+      if (this.#sent >= d.to) continue;
+      if (this.#sent !== d.from) return this.catchUp();
+      this.#sent = d.to;
+      await this.#sendText(d.bytes);
+      await this.#drain();
+    }
   }
 
   async #drain() {
@@ -142,7 +213,7 @@ class ChannelConnection {
   async catchUp() {
     if (!this.#helloDone || this.#sent < 0) return;
     for (let round = 0; round < 1000; round++) {
-      const changes = await changesSince(this.s.db, this.tenantId, this.#sent);
+      const changes = await readChanges(this.s, this.tenantId, this.#sent);
       if (changes === undefined) return this.snapshot();
       if (changes.length === 0) return;
       await this.#sendChanges(changes);
@@ -191,16 +262,6 @@ class ChannelConnection {
     await this.catchUp();
   }
 
-  async ack(revision: number) {
-    const { db, now } = this.s;
-    await db
-      .updateTable('instances')
-      .set({ applied_revision: revision, applied_at: now(), last_seen_at: now() })
-      .where('id', '=', this.instanceId)
-      .where('applied_revision', '<', revision)
-      .execute();
-  }
-
   ping() {
     if (this.#missedPongs >= 2) {
       this.ws.terminate();
@@ -233,6 +294,122 @@ async function currentRevision(s: Services, tenantId: string) {
   return r ? Number(r.revision) : 0;
 }
 
+/**
+ * Sends each committed change of one tenant to all its connected sidecars: the change rows
+ * are read once and each delta frame is serialised once, whatever the number of sockets
+ * (reading and encoding per socket made a commit cost O(sockets) queries on the server).
+ * Broadcasts run one at a time per tenant, in commit order.
+ */
+class TenantFanout {
+  #queue: Promise<void> = Promise.resolve();
+  /** A broadcast is queued and has not started reading: a new commit needs no other. */
+  #queued = false;
+  /** The revision the last broadcast reached; the next reads from there. */
+  #cursor: number | undefined;
+
+  constructor(
+    readonly tenantId: string,
+    readonly conns: Set<ChannelConnection>,
+    private readonly s: Services,
+  ) {}
+
+  changed() {
+    if (this.#queued) return;
+    this.#queued = true;
+    this.#queue = this.#queue
+      .then(() => {
+        this.#queued = false;
+        return this.#broadcast();
+      })
+      .catch((err) => {
+        this.s.log.warn(
+          { err: (err as Error).message, tenant_id: this.tenantId },
+          'sidecar channel fan-out failed; each connection catches up by itself',
+        );
+        this.#cursor = undefined;
+        for (const c of this.conns) c.enqueue(() => c.catchUp());
+      });
+  }
+
+  async #broadcast() {
+    let from = this.#cursor ?? -1;
+    // Start from the most advanced socket: the others (if any) catch up by themselves.
+    if (this.#cursor === undefined) for (const c of this.conns) if (c.sent > from) from = c.sent;
+    if (from < 0) return;
+    const deltas: EncodedDelta[] = [];
+    for (let round = 0; round < 1000; round++) {
+      const changes = await readChanges(this.s, this.tenantId, from, FANOUT_READ_LIMIT);
+      if (changes === undefined) {
+        // The log no longer reaches back to `from` (or a commit landed between its two
+        // reads): let each socket decide for itself, as before the fan-out existed.
+        this.#cursor = undefined;
+        for (const c of this.conns) c.enqueue(() => c.catchUp());
+        return;
+      }
+      if (changes.length > 0) {
+        const encoded = encodeDeltas(from, changes);
+        for (const d of encoded) deltas.push(d);
+        from = encoded.at(-1)!.to;
+      }
+      if (changes.length < FANOUT_READ_LIMIT) break;
+    }
+    this.#cursor = from;
+    if (deltas.length === 0) return;
+    for (const c of this.conns) c.enqueue(() => c.sendEncoded(deltas));
+  }
+}
+
+/**
+ * Instances' acknowledged revisions, written in one UPDATE per revision every
+ * {@link ACK_FLUSH_MS} instead of one per ack (every sidecar acks every change).
+ */
+class AckWriter {
+  #pending = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly s: Services) {}
+
+  ack(instanceId: string, revision: number) {
+    const prev = this.#pending.get(instanceId);
+    if (prev === undefined || prev < revision) this.#pending.set(instanceId, revision);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, ACK_FLUSH_MS);
+  }
+
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.size === 0) return this.#flushing;
+    const batch = this.#pending;
+    this.#pending = new Map();
+    const byRevision = new Map<number, string[]>();
+    for (const [id, rev] of batch) {
+      const ids = byRevision.get(rev);
+      if (ids) ids.push(id);
+      else byRevision.set(rev, [id]);
+    }
+    this.#flushing = this.#flushing.then(async () => {
+      const { db, now } = this.s;
+      const at = now();
+      for (const [revision, ids] of byRevision)
+        for (let i = 0; i < ids.length; i += 500)
+          await db
+            .updateTable('instances')
+            .set({ applied_revision: revision, applied_at: at, last_seen_at: at })
+            .where('id', 'in', ids.slice(i, i + 500))
+            .where('applied_revision', '<', revision)
+            .execute()
+            .catch((err: unknown) =>
+              this.s.log.warn({ err: (err as Error).message }, 'could not record sidecar acks'),
+            );
+    });
+    return this.#flushing;
+  }
+}
+
 export function attachSidecarChannel(
   server: Server,
   s: Services,
@@ -244,12 +421,13 @@ export function attachSidecarChannel(
     highWaterBytes: options.highWaterBytes ?? 4 * 1024 * 1024,
   };
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
-  const byTenant = new Map<string, Set<ChannelConnection>>();
+  const byTenant = new Map<string, TenantFanout>();
+  const acks = new AckWriter(s);
   let closing = false;
 
   const unsubscribe = s.events.bus.subscribe((e) => {
     if (e.type !== 'blacklist.changed') return;
-    for (const conn of byTenant.get(e.tenantId) ?? []) conn.enqueue(() => conn.catchUp());
+    byTenant.get(e.tenantId)?.changed();
   });
 
   const setConnected = async (instanceId: string, delta: 1 | -1) => {
@@ -269,8 +447,12 @@ export function attachSidecarChannel(
 
   const accept = (ws: WebSocket, instanceId: string, tenantId: string) => {
     const conn = new ChannelConnection(ws, instanceId, tenantId, s, opts);
-    const set = byTenant.get(tenantId) ?? new Set<ChannelConnection>();
-    byTenant.set(tenantId, set);
+    let fanout = byTenant.get(tenantId);
+    if (!fanout) {
+      fanout = new TenantFanout(tenantId, new Set(), s);
+      byTenant.set(tenantId, fanout);
+    }
+    const set = fanout.conns;
     set.add(conn);
     void setConnected(instanceId, 1).catch(() => {});
     const timer = setInterval(() => conn.ping(), opts.pingIntervalMs);
@@ -304,7 +486,7 @@ export function attachSidecarChannel(
           conn.enqueue(() => conn.hello(f.since, f.version, f.entries));
           return;
         case 'ack':
-          conn.enqueue(() => conn.ack(f.revision));
+          acks.ack(instanceId, f.revision);
           return;
         case 'resync':
           s.log.info({ instance_id: instanceId, reason: f.reason }, 'sidecar asked for a resync');
@@ -320,7 +502,7 @@ export function attachSidecarChannel(
     ws.on('close', () => {
       clearInterval(timer);
       set.delete(conn);
-      if (set.size === 0) byTenant.delete(tenantId);
+      if (set.size === 0 && byTenant.get(tenantId) === fanout) byTenant.delete(tenantId);
       if (!closing) void setConnected(instanceId, -1).catch(() => {});
     });
   };
@@ -373,8 +555,8 @@ export function attachSidecarChannel(
   return {
     connections() {
       const out = new Map<string, number>();
-      for (const set of byTenant.values())
-        for (const c of set) out.set(c.instanceId, (out.get(c.instanceId) ?? 0) + 1);
+      for (const { conns } of byTenant.values())
+        for (const c of conns) out.set(c.instanceId, (out.get(c.instanceId) ?? 0) + 1);
       return out;
     },
     close() {
@@ -382,7 +564,8 @@ export function attachSidecarChannel(
         closing = true;
         server.off('upgrade', onUpgrade);
         unsubscribe();
-        const all = [...byTenant.values()].flatMap((set) => [...set]);
+        await acks.flush();
+        const all = [...byTenant.values()].flatMap(({ conns }) => [...conns]);
         for (const c of all) c.ws.close(CONTROL_CLOSE_CODES.serverShutdown, 'server shutting down');
         // The rows' online flags go back to 0: a restarted server has no channels yet.
         const ids = [...new Set(all.map((c) => c.instanceId))];
