@@ -34,6 +34,8 @@ export const ENV_DOCS: Record<string, string> = {
   SESSION_TTL_HOURS: 'Lifetime of a member login session (default 168)',
   API_KEY_RATE_LIMIT_PER_MINUTE:
     'Default per-key rate limit, token bucket (default 600); a key may set its own',
+  AUTH_CACHE_TTL_MS:
+    'How long a resolved API key or session is reused without a database lookup (default 5000; 0 = off). Revocations take effect at once regardless (replicas are told through Redis)',
   SIGNUP_ENABLED: 'Whether POST /v1/signup is open (default true)',
   SHUTDOWN_TIMEOUT_MS: 'Grace period for in-flight requests on SIGTERM (default 10000)',
   CORS_ORIGINS:
@@ -67,6 +69,7 @@ export const ConfigSchema = z.object({
   BODY_LIMIT_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   SESSION_TTL_HOURS: int(1, 24 * 365).default(168),
   API_KEY_RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(600),
+  AUTH_CACHE_TTL_MS: int(0, 600_000).default(5_000),
   SIGNUP_ENABLED: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   CORS_ORIGINS: z.string().min(1).default('*'),

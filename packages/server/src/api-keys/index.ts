@@ -198,6 +198,7 @@ export const apiKeyRoutes = newRouter()
         .set({ revoked_at: revokedAt })
         .where('id', '=', id)
         .execute();
+      await c.var.services.credentials.invalidateTenant(c.var.tenantId);
       c.var.log.info({ event: 'api_key.revoked', key_id: id }, 'api key revoked');
     }
     return c.json(toApiKey({ ...row, revoked_at: revokedAt }), 200);

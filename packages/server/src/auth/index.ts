@@ -191,15 +191,17 @@ export const authRoutes = newRouter()
         .set({ revoked_at: c.var.services.now() })
         .where('id', '=', p.sessionId)
         .execute();
+      await c.var.services.credentials.invalidateTenant(p.tenantId);
     }
     return c.body(null, 204);
   })
   .openapi(meRoute, async (c) => {
-    const p = c.var.principal;
+    const p = c.get('principal');
     let member = null;
     if (p.kind === 'member') {
-      const row = await c.var.services.db
-        .selectFrom('members')
+      const row = await c
+        .get('services')
+        .db.selectFrom('members')
         .selectAll()
         .where('id', '=', p.id)
         .executeTakeFirstOrThrow();

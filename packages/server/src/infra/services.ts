@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { UsageRecorder } from '../api-keys/usage.js';
 import type { Config } from '../config.js';
+import type { CredentialCache } from './auth/credential-cache.js';
+import type { CachedCredential } from './auth/index.js';
 import type { SecretBox } from './crypto/index.js';
 import type { DatabaseHandle, Db } from './db/index.js';
 import type { EventLog } from './events/index.js';
@@ -16,6 +18,8 @@ export interface Services {
   secrets: SecretBox;
   redis: Redis | undefined;
   rateLimiter: RateLimiter;
+  /** Resolved API keys and sessions; see {@link CredentialCache} for when it is invalidated. */
+  credentials: CredentialCache<CachedCredential>;
   usage: UsageRecorder;
   /** The per-tenant event log and its bus. */
   events: EventLog;

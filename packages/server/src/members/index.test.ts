@@ -130,3 +130,31 @@ describe('members and roles', () => {
     expect(r.body.error.param).toBe('email');
   });
 });
+
+describe('credential changes take effect on the next request', () => {
+  it('disabling a member or changing their role applies to a session already in use', async () => {
+    const a = await t.tenant('CacheCo');
+    const agent = await memberToken(a.token, 'agent@cache.example', 'agent');
+    // Used first, so the session is resolved (and cached) before the change.
+    expect((await t.call('GET', '/v1/me', { token: agent.token })).body.scopes).not.toContain(
+      'members:write',
+    );
+    const promote = await t.call('PATCH', `/v1/members/${agent.id}`, {
+      token: a.token,
+      body: { role: 'admin' },
+    });
+    expect(promote.status).toBe(200);
+    const me = await t.call('GET', '/v1/me', { token: agent.token });
+    expect(me.body.scopes).toContain('members:write');
+
+    expect((await t.call('GET', '/v1/members', { token: agent.token })).status).toBe(200);
+    const disable = await t.call('PATCH', `/v1/members/${agent.id}`, {
+      token: a.token,
+      body: { disabled: true },
+    });
+    expect(disable.status).toBe(200);
+    const after = await t.call('GET', '/v1/members', { token: agent.token });
+    expect(after.status).toBe(401);
+    expect(after.body.error.code).toBe('token_revoked');
+  });
+});

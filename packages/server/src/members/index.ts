@@ -215,6 +215,8 @@ export const memberRoutes = newRouter()
       }
       return next;
     });
+    // Role and disabled live in cached sessions.
+    await c.var.services.credentials.invalidateTenant(tenantId);
     c.var.log.info(
       { event: 'member.updated', member_id: id, fields: Object.keys(patch) },
       'member updated',

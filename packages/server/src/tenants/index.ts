@@ -272,6 +272,8 @@ for (const action of Object.keys(TENANT_ACTIONS) as TenantAction[]) {
       reason,
       now(),
     );
+    // Cached credentials carry the tenant's status: a suspended tenant's keys stop now.
+    await c.var.services.credentials.invalidateTenant(id);
     c.var.log.info(
       { event: `tenant.${action}`, tenant_id: id, actor: c.var.principal.id },
       `tenant ${action}`,

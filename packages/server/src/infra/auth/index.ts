@@ -4,7 +4,7 @@ import { CompiledQuery } from 'kysely';
 import { safeEqual, sha256Hex } from '../crypto/index.js';
 import type { Db } from '../db/index.js';
 import { toBool } from '../db/index.js';
-import type { AppEnv, Principal } from '../http/context.js';
+import { type AppEnv, type Principal, requestHeader } from '../http/context.js';
 import { ApiError } from '../http/errors.js';
 import type { Services } from '../services.js';
 
@@ -100,6 +100,82 @@ async function lookup<
   return r.rows[0] as Row<Q> | undefined;
 }
 
+/**
+ * An API key or member session as resolved from the database: what {@link CredentialCache}
+ * keeps, so that the checks that depend on the clock (expiry) still run on every request.
+ */
+export interface CachedCredential {
+  tenantId: string;
+  tenantStatus: string;
+  principal: Principal;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  disabled: boolean;
+  /** API keys only: the key's own limit, else the configured default applies. */
+  rateLimitPerMinute: number | null;
+}
+
+async function loadApiKey(s: Services, hash: string): Promise<CachedCredential | undefined> {
+  const row = await lookup(s, apiKeyQuery, hash);
+  if (!row) return undefined;
+  const scopes = (JSON.parse(row.scopes) as Scope[]).filter((x) =>
+    (SCOPES as readonly string[]).includes(x),
+  );
+  return {
+    tenantId: row.tenant_id,
+    tenantStatus: row.status,
+    principal: {
+      kind: 'api_key',
+      id: row.id,
+      tenantId: row.tenant_id,
+      scopes,
+      credentialId: row.id,
+      name: row.name,
+      prefix: row.prefix,
+    },
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    disabled: false,
+    rateLimitPerMinute: row.rate_limit_per_minute,
+  };
+}
+
+async function loadSession(s: Services, hash: string): Promise<CachedCredential | undefined> {
+  const row = await lookup(s, sessionQuery, hash);
+  if (!row) return undefined;
+  const role = row.role as Role;
+  return {
+    tenantId: row.tenant_id,
+    tenantStatus: row.status,
+    principal: {
+      kind: 'member',
+      id: row.member_id,
+      tenantId: row.tenant_id,
+      role,
+      scopes: ROLE_SCOPES[role],
+      credentialId: row.session_id,
+      sessionId: row.session_id,
+    },
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    disabled: toBool(row.disabled),
+    rateLimitPerMinute: null,
+  };
+}
+
+/** The cached credential for `hash`, loading it on a miss (`undefined`: no such credential). */
+async function cachedCredential(
+  s: Services,
+  hash: string,
+  load: (s: Services, hash: string) => Promise<CachedCredential | undefined>,
+): Promise<CachedCredential | undefined> {
+  const hit = s.credentials.get(hash);
+  if (hit) return hit;
+  const generation = s.credentials.generation();
+  const loaded = await load(s, hash);
+  return loaded && s.credentials.set(hash, loaded, generation);
+}
+
 /** Resolves a bearer token to a principal, or throws the ApiError that explains why not. */
 export async function resolvePrincipal(
   s: Services,
@@ -108,25 +184,14 @@ export async function resolvePrincipal(
   const now = s.now();
   const hash = sha256Hex(token);
   if (token.startsWith(TOKEN_PREFIXES.apiKey)) {
-    const row = await lookup(s, apiKeyQuery, hash);
-    if (!row) throw denied('invalid_token', 'API key');
-    if (row.revoked_at !== null) throw denied('token_revoked', 'API key');
-    if (row.expires_at !== null && row.expires_at <= now) throw denied('token_expired', 'API key');
-    const scopes = (JSON.parse(row.scopes) as Scope[]).filter((x) =>
-      (SCOPES as readonly string[]).includes(x),
-    );
-    const principal: Principal = {
-      kind: 'api_key',
-      id: row.id,
-      tenantId: row.tenant_id,
-      scopes,
-      credentialId: row.id,
-      name: row.name,
-      prefix: row.prefix,
-    };
-    if (row.status === 'active') {
-      const limit = row.rate_limit_per_minute ?? s.config.API_KEY_RATE_LIMIT_PER_MINUTE;
-      const d = await s.rateLimiter.take(`t:${row.tenant_id}:ratelimit:key:${row.id}`, limit, now);
+    const key = await cachedCredential(s, hash, loadApiKey);
+    if (!key) throw denied('invalid_token', 'API key');
+    if (key.revokedAt !== null) throw denied('token_revoked', 'API key');
+    if (key.expiresAt !== null && key.expiresAt <= now) throw denied('token_expired', 'API key');
+    if (key.tenantStatus === 'active') {
+      const limit = key.rateLimitPerMinute ?? s.config.API_KEY_RATE_LIMIT_PER_MINUTE;
+      const keyId = key.principal.id;
+      const d = await s.rateLimiter.take(`t:${key.tenantId}:ratelimit:key:${keyId}`, limit, now);
       if (!d.allowed) {
         const retryAfter = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
         throw new ApiError(
@@ -141,30 +206,18 @@ export async function resolvePrincipal(
           },
         );
       }
-      s.usage.record(row.id, row.tenant_id, now);
+      s.usage.record(keyId, key.tenantId, now);
     }
-    return { principal, tenantStatus: row.status };
+    return { principal: key.principal, tenantStatus: key.tenantStatus };
   }
   if (token.startsWith(TOKEN_PREFIXES.session)) {
-    const row = await lookup(s, sessionQuery, hash);
-    if (!row) throw denied('invalid_token', 'session');
-    if (row.revoked_at !== null) throw denied('token_revoked', 'session');
-    if (row.expires_at <= now) throw denied('token_expired', 'session');
-    if (toBool(row.disabled))
-      throw new ApiError('member_disabled', 'This member has been disabled');
-    const role = row.role as Role;
-    return {
-      principal: {
-        kind: 'member',
-        id: row.member_id,
-        tenantId: row.tenant_id,
-        role,
-        scopes: ROLE_SCOPES[role],
-        credentialId: row.session_id,
-        sessionId: row.session_id,
-      },
-      tenantStatus: row.status,
-    };
+    const session = await cachedCredential(s, hash, loadSession);
+    if (!session) throw denied('invalid_token', 'session');
+    if (session.revokedAt !== null) throw denied('token_revoked', 'session');
+    if (session.expiresAt !== null && session.expiresAt <= now)
+      throw denied('token_expired', 'session');
+    if (session.disabled) throw new ApiError('member_disabled', 'This member has been disabled');
+    return { principal: session.principal, tenantStatus: session.tenantStatus };
   }
   if (token.startsWith(TOKEN_PREFIXES.instance)) {
     const row = await s.db
@@ -215,11 +268,11 @@ export async function resolvePrincipal(
 export function requireAuth(auth: RouteAuth): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (auth === 'public') return next();
-    const token = bearerToken(c.req.header('authorization'));
+    const token = bearerToken(requestHeader(c, 'authorization'));
     if (!token) {
       throw new ApiError('unauthenticated', 'Send a credential as "Authorization: Bearer <token>"');
     }
-    const { principal, tenantStatus } = await resolvePrincipal(c.var.services, token);
+    const { principal, tenantStatus } = await resolvePrincipal(c.get('services'), token);
     c.set('principal', principal);
     if (auth === 'operator') {
       if (principal.kind !== 'operator')

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { requestHeader, setResponseHeader } from './context.js';
 
 const ALLOW_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
 const ALLOW_HEADERS = 'authorization, content-type, idempotency-key, x-request-id, x-astrdesk-sdk';
@@ -6,7 +7,7 @@ const EXPOSE_HEADERS =
   'x-request-id, retry-after, idempotent-replayed, ratelimit-limit, ratelimit-remaining';
 
 /**
- * CORS for a bearer-token API. Headers are set with `c.header()` before the handler runs,
+ * CORS for a bearer-token API. Headers are set before the handler runs,
  * never by editing the finished response: on @hono/node-server, touching `c.res.headers`
  * turns the cheap response into a full fetch Response, which cost more than the rest of a
  * request (hono's own `cors()` does that; see BENCHMARKS.md).
@@ -24,10 +25,10 @@ export function corsMiddleware(origins: string): MiddlewareHandler {
             .filter(Boolean),
         );
   return async (c, next) => {
-    const origin = c.req.header('origin');
+    const origin = requestHeader(c, 'origin');
     if (!origin) return next();
     const allow = allowed === undefined ? '*' : allowed.has(origin) ? origin : undefined;
-    if (c.req.method === 'OPTIONS' && c.req.header('access-control-request-method')) {
+    if (c.req.method === 'OPTIONS' && requestHeader(c, 'access-control-request-method')) {
       if (!allow) return c.body(null, 204);
       return c.body(null, 204, {
         'Access-Control-Allow-Origin': allow,
@@ -38,9 +39,9 @@ export function corsMiddleware(origins: string): MiddlewareHandler {
       });
     }
     if (allow) {
-      c.header('Access-Control-Allow-Origin', allow);
-      c.header('Access-Control-Expose-Headers', EXPOSE_HEADERS);
-      if (allowed) c.header('Vary', 'Origin');
+      setResponseHeader(c, 'Access-Control-Allow-Origin', allow);
+      setResponseHeader(c, 'Access-Control-Expose-Headers', EXPOSE_HEADERS);
+      if (allowed) setResponseHeader(c, 'Vary', 'Origin');
     }
     return next();
   };
