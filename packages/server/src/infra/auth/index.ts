@@ -1,7 +1,7 @@
 import { ROLE_SCOPES, type Role, SCOPES, type Scope, TOKEN_PREFIXES } from '@astrdesk/protocol';
 import type { MiddlewareHandler } from 'hono';
-import { CompiledQuery } from 'kysely';
 import { safeEqual, sha256Hex } from '../crypto/index.js';
+import { compiled } from '../db/compiled.js';
 import type { Db } from '../db/index.js';
 import { toBool } from '../db/index.js';
 import { type AppEnv, type Principal, requestHeader } from '../http/context.js';
@@ -43,10 +43,8 @@ const operator = (id: string) => ({
   tenantStatus: null,
 });
 
-// The two lookups every authenticated request makes, compiled once per database and then
-// run with the token hash as their only parameter: building and compiling a Kysely query
-// cost as much as running it.
-const apiKeyQuery = (db: Db) =>
+// The two lookups every authenticated request makes on a cache miss.
+const apiKeyByHash = compiled((db: Db) =>
   db
     .selectFrom('api_keys as k')
     .innerJoin('tenants as t', 't.id', 'k.tenant_id')
@@ -62,8 +60,9 @@ const apiKeyQuery = (db: Db) =>
       't.status',
     ])
     .where('k.secret_hash', '=', '')
-    .limit(1);
-const sessionQuery = (db: Db) =>
+    .limit(1),
+);
+const sessionByHash = compiled((db: Db) =>
   db
     .selectFrom('sessions as s')
     .innerJoin('members as m', 'm.id', 's.member_id')
@@ -79,26 +78,8 @@ const sessionQuery = (db: Db) =>
       't.status',
     ])
     .where('s.token_hash', '=', '')
-    .limit(1);
-
-type Row<Q extends (db: Db) => { execute(): Promise<unknown[]> }> = Awaited<
-  ReturnType<ReturnType<Q>['execute']>
->[number];
-const compiled = new WeakMap<Db, Map<unknown, CompiledQuery>>();
-
-async function lookup<
-  Q extends (db: Db) => { compile(): CompiledQuery; execute(): Promise<unknown[]> },
->(s: Services, query: Q, hash: string): Promise<Row<Q> | undefined> {
-  const byQuery = compiled.get(s.db) ?? new Map<unknown, CompiledQuery>();
-  compiled.set(s.db, byQuery);
-  let c = byQuery.get(query);
-  if (!c) {
-    c = query(s.db).compile();
-    byQuery.set(query, c);
-  }
-  const r = await s.db.executeQuery(CompiledQuery.raw(c.sql, [hash, ...c.parameters.slice(1)]));
-  return r.rows[0] as Row<Q> | undefined;
-}
+    .limit(1),
+);
 
 /**
  * An API key or member session as resolved from the database: what {@link CredentialCache}
@@ -116,7 +97,7 @@ export interface CachedCredential {
 }
 
 async function loadApiKey(s: Services, hash: string): Promise<CachedCredential | undefined> {
-  const row = await lookup(s, apiKeyQuery, hash);
+  const [row] = await apiKeyByHash.run(s.db, [hash]);
   if (!row) return undefined;
   const scopes = (JSON.parse(row.scopes) as Scope[]).filter((x) =>
     (SCOPES as readonly string[]).includes(x),
@@ -141,7 +122,7 @@ async function loadApiKey(s: Services, hash: string): Promise<CachedCredential |
 }
 
 async function loadSession(s: Services, hash: string): Promise<CachedCredential | undefined> {
-  const row = await lookup(s, sessionQuery, hash);
+  const [row] = await sessionByHash.run(s.db, [hash]);
   if (!row) return undefined;
   const role = row.role as Role;
   return {
