@@ -1,6 +1,7 @@
+import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestServer, type TestServer } from '../test-utils/index.js';
-import { searchMessages } from './index.js';
+import { docMatch, searchMessages, tokenize } from './index.js';
 
 let t: TestServer;
 let owner: Awaited<ReturnType<TestServer['tenant']>>;
@@ -233,4 +234,143 @@ describe('message search', () => {
     expect(r.status).toBe(400);
     expect(r.body.error.param).toBe('q');
   });
+});
+
+describe('PostgreSQL bucket ranges (newest first across ranges and tenants)', () => {
+  // Messages are placed at chosen rids so that one query needs every range of
+  // searchByBuckets: the two newest buckets of 4,096 rids, of 32,768, of 262,144, and older.
+  const TOP = 3_000_000;
+  const AT = [10, 5_000, 40_000, 300_000, 2_000_000].map((d) => TOP - d);
+  type Setup = { tenantId: string; conversationId: string; contactId: string | null };
+  let dense: Setup;
+  let sparse: Setup;
+  let intruder: Setup;
+
+  async function tenantWithConversation(name: string): Promise<Setup> {
+    const tn = await t.tenant(name);
+    const inst = await t.call('POST', '/v1/instances', {
+      token: tn.token,
+      body: { name: 'b', platforms: ['wecom'] },
+    });
+    await t.call('POST', '/v1/sidecar/events', {
+      token: inst.body.token,
+      body: { events: [event('zed', '开场白')] },
+    });
+    const conv = await t.services.db
+      .selectFrom('conversations')
+      .select(['id', 'contact_id'])
+      .where('tenant_id', '=', tn.tenantId)
+      .executeTakeFirstOrThrow();
+    return { tenantId: tn.tenantId, conversationId: conv.id, contactId: conv.contact_id };
+  }
+
+  async function put(who: Setup, rows: Array<{ rid: number; text: string }>) {
+    const { db } = t.services;
+    for (let i = 0; i < rows.length; i += 500) {
+      const chunk = rows.slice(i, i + 500).map((r) => ({
+        rid: r.rid,
+        id: `msg_bucket_${r.rid}`,
+        tenant_id: who.tenantId,
+        conversation_id: who.conversationId,
+        contact_id: who.contactId,
+        sender: 'user',
+        agent_id: null,
+        kind: 'text',
+        text: r.text,
+        media: null,
+        status: 'received',
+        internal: 0,
+        platform_message_id: null,
+        search_tokens: tokenize(r.text) || null,
+        created_at: 1_700_000_000_000 + r.rid,
+      }));
+      await db.insertInto('messages').values(chunk).execute();
+      if (t.services.database.kind === 'sqlite')
+        for (const r of chunk)
+          await sql`insert into messages_fts (rowid, tokens) values (${r.rid}, ${r.search_tokens})`.execute(
+            db,
+          );
+    }
+  }
+
+  beforeAll(async () => {
+    dense = await tenantWithConversation('DenseCo');
+    sparse = await tenantWithConversation('SparseCo');
+    intruder = await tenantWithConversation('IntruderCo');
+    const taken = new Set<number>();
+    const matches = (who: string, shift: number) =>
+      AT.map((rid, i) => {
+        taken.add(rid - shift);
+        return { rid: rid - shift, text: `${who}${i} 我要申请退款 快递 到了吗` };
+      });
+    const intruding = matches('intruder', 1);
+    const sparseRows = matches('sparse', 2);
+    const denseRows = matches('dense', 0);
+    // The dense tenant owns (nearly) all of the newest 4,300 rids: no ~t restriction.
+    const filler: Array<{ rid: number; text: string }> = [];
+    for (let rid = TOP - 4_300; rid <= TOP; rid++)
+      if (!taken.has(rid)) filler.push({ rid, text: '你好 hello' });
+    await put(dense, [...denseRows, ...filler]);
+    await put(sparse, sparseRows);
+    await put(intruder, intruding);
+  });
+
+  const pages = async (who: Setup, q: string, limit: number) => {
+    const out: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await searchMessages(
+        t.services,
+        who.tenantId,
+        { q, limit, cursor },
+        { includeBlocked: false },
+      );
+      out.push(...page.data.map((m) => m.text ?? ''));
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return out;
+  };
+
+  it('pages through every range in order, without other tenants, for dense and sparse tenants', async () => {
+    for (const [who, name] of [
+      [dense, 'dense'],
+      [sparse, 'sparse'],
+    ] as const) {
+      const expected = AT.map((_, i) => `${name}${i} 我要申请退款 快递 到了吗`);
+      for (const q of ['退款', '申请退款', '快递 退款', '退款 到', `${name}0`])
+        for (const limit of [1, 2, 3, 20]) {
+          const want = q === `${name}0` ? expected.slice(0, 1) : expected;
+          expect(await pages(who, q, limit)).toEqual(want);
+        }
+    }
+    const hello = await searchMessages(
+      t.services,
+      dense.tenantId,
+      { q: 'hello', limit: 20 },
+      { includeBlocked: false },
+    );
+    expect(hello.data.map((m) => Number(m.id.slice('msg_bucket_'.length)))).toEqual(
+      Array.from({ length: 20 }, (_, i) => TOP - i)
+        .filter((rid) => rid !== TOP - 10 && rid !== TOP - 11 && rid !== TOP - 12)
+        .concat([TOP - 20, TOP - 21, TOP - 22])
+        .slice(0, 20),
+    );
+    expect(hello.has_more).toBe(true);
+  });
+
+  it.runIf(process.env.ASTRDESK_TEST_DB === 'postgres')(
+    "uses migration 0005's index (the query's expression matches the index's)",
+    async () => {
+      const { db } = t.services;
+      const q = db
+        .selectFrom('messages as m')
+        .select('m.rid')
+        .where(docMatch('退款', [`'~a1'`], []))
+        .compile();
+      const plan = await db.executeQuery<{ 'QUERY PLAN': string }>(
+        CompiledQuery.raw(`explain ${q.sql}`, [...q.parameters]),
+      );
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('messages_search_doc_idx');
+    },
+  );
 });

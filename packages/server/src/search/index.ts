@@ -2,13 +2,14 @@ import { ListQuery, MessageSearchHit, MessageSearchQuery, Page } from '@astrdesk
 import { sql } from 'kysely';
 import { canSeeBlocked } from '../conversations/index.js';
 import { type MessageRow, toMessage } from '../conversations/service.js';
+import type { Db } from '../infra/db/index.js';
 import { ApiError } from '../infra/http/errors.js';
 import { decodeCursor, encodeCursor } from '../infra/http/pagination.js';
 import { defineRoute, json } from '../infra/http/route.js';
 import { newRouter } from '../infra/http/router.js';
 import type { Services } from '../infra/services.js';
 import { SearchCache } from './cache.js';
-import { planQuery, snippet, toFts5, toTsquery } from './tokenize.js';
+import { planQuery, type SearchPlan, snippet, toFts5, toTsquery } from './tokenize.js';
 
 export { planQuery, snippet, tokenize } from './tokenize.js';
 
@@ -92,6 +93,147 @@ const HIT_COLUMNS = [
  */
 export const PG_SCAN_WINDOW = 10_000;
 
+const messagesFrom = (db: Db) => db.selectFrom('messages as m');
+/** The messages of one tenant, every filter applied but the text match. */
+type FilteredMessages = ReturnType<typeof messagesFrom>;
+
+/**
+ * tsquery text for lexemes the tokenizer never produces (see migration 0005), quoted so that
+ * the cast keeps them verbatim.
+ */
+const quoteLexeme = (lexeme: string) => `'${lexeme.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+const tenantLexeme = (tenantId: string) => quoteLexeme(`~t${tenantId}`);
+
+/**
+ * `q`, AND every group of `restrictions` (lexemes ORed), against the expression that
+ * migration 0005's GIN index is built on: it must stay character for character the same, or
+ * the index is not used. Single characters (LIKE) are checked on the rows found.
+ */
+export function docMatch(
+  tsquery: string,
+  restrictions: string[],
+  singles: ReturnType<typeof sql<boolean>>[],
+) {
+  const query = restrictions.reduce(
+    (q, r) => sql`${q} && ${r}::tsquery`,
+    sql`to_tsquery('simple', ${tsquery})`,
+  );
+  return sql<boolean>`(${sql.join(
+    [
+      sql`(m.search_vector || array_to_tsvector(array['~t' || m.tenant_id, '~a' || (m.rid >> 12)::text, '~b' || (m.rid >> 15)::text, '~c' || (m.rid >> 18)::text])) @@ (${query})`,
+      ...singles,
+    ],
+    sql` and `,
+  )})`;
+}
+
+/** Bucket sizes of migration 0005's lexemes (~a, ~b, ~c): 4,096, 32,768 and 262,144 rids. */
+const BUCKET_LEVELS = [
+  { prefix: '~a', shift: 12 },
+  { prefix: '~b', shift: 15 },
+  { prefix: '~c', shift: 18 },
+] as const;
+
+/**
+ * A tenant that owns fewer than this share of the newest messages is "sparse": its ranges hold
+ * mostly other tenants' matches, so the index is also restricted to the tenant (~t). A dense
+ * tenant is not: the index would then step through the tenant's own huge entry for every
+ * candidate (~5 ms at a million messages) to rule out almost nothing.
+ */
+const SPARSE_TENANT_SHARE = 0.5;
+const DENSITY_PROBE = 4096;
+
+/**
+ * PostgreSQL: the newest `want` matches of the tenant below `before` (a cursor rid), found range
+ * by range, newest range first: the two newest buckets of 4,096 rids, then of 32,768, then of
+ * 262,144, then everything older. Each range is one statement whose GIN scan is restricted to
+ * the range's buckets, so it reads the heap only for matches inside the range; its matches are
+ * materialized (no ORDER BY/LIMIT reaches the planner, which could otherwise choose to walk the
+ * rid index backwards and test every row) and the newest of them taken.
+ */
+async function searchByBuckets(
+  s: Services,
+  tenantId: string,
+  filtered: FilteredMessages,
+  plan: SearchPlan,
+  singles: ReturnType<typeof sql<boolean>>[],
+  want: number,
+  before: number | undefined,
+): Promise<Array<Omit<MessageRow, 'search_tokens'>>> {
+  const { db } = s;
+  const below = (b: ReturnType<typeof messagesFrom>) =>
+    before === undefined ? b : b.where('m.rid', '<', before);
+  // The newest message of the tenant (where the ranges start) and its DENSITY_PROBE-th newest
+  // (how much of that stretch of rids is the tenant's): two probes of (tenant_id, rid).
+  const probe = await db
+    .selectNoFrom((eb) => [
+      eb
+        .selectFrom(
+          below(messagesFrom(db).where('m.tenant_id', '=', tenantId))
+            .select('m.rid')
+            .orderBy('m.rid', 'desc')
+            .limit(1)
+            .as('t'),
+        )
+        .select('t.rid')
+        .as('top'),
+      eb
+        .selectFrom(
+          below(messagesFrom(db).where('m.tenant_id', '=', tenantId))
+            .select('m.rid')
+            .orderBy('m.rid', 'desc')
+            .offset(DENSITY_PROBE - 1)
+            .limit(1)
+            .as('p'),
+        )
+        .select('p.rid')
+        .as('deep'),
+    ])
+    .executeTakeFirst();
+  if (probe?.top == null) return [];
+  const top = Number(probe.top);
+  const sparse =
+    probe.deep == null || DENSITY_PROBE / (top - Number(probe.deep) + 1) < SPARSE_TENANT_SHARE;
+  const tsquery = toTsquery(plan);
+  const tenant = tenantLexeme(tenantId);
+  const rows: Array<Omit<MessageRow, 'search_tokens'>> = [];
+  // Rids from `upper` (exclusive) down are still to be searched.
+  let upper = top + 1;
+  const range = async (lower: number, restrictions: string[]) => {
+    const found = await db
+      .with(
+        (w) => w('hits').materialized(),
+        () =>
+          filtered
+            .where('m.rid', '<', upper)
+            .$if(lower > 0, (b) => b.where('m.rid', '>=', lower))
+            .where(docMatch(tsquery, restrictions, singles))
+            .select(HIT_COLUMNS),
+      )
+      .selectFrom('hits')
+      .selectAll()
+      .orderBy('hits.rid', 'desc')
+      .limit(want - rows.length)
+      .execute();
+    rows.push(...found);
+    upper = lower;
+  };
+  for (const { prefix, shift } of BUCKET_LEVELS) {
+    const bucket = Math.floor(top / 2 ** shift);
+    const lower = Math.max(0, (bucket - 1) * 2 ** shift);
+    if (lower >= upper) continue;
+    const buckets = [bucket, bucket - 1]
+      .filter((b) => b >= 0)
+      .map((b) => quoteLexeme(`${prefix}${b}`))
+      .join(' | ');
+    await range(lower, sparse ? [buckets, tenant] : [buckets]);
+    if (rows.length >= want || lower === 0) return rows;
+  }
+  // Everything older: the tenant's own matches only.
+  await range(0, [tenant]);
+  return rows;
+}
+
 /**
  * Runs a search for one tenant. Newest first by the messages' time-ordered `rid`, so the
  * full-text index is walked from the newest match down and stops after one page.
@@ -118,8 +260,7 @@ export async function searchMessages(
   const tenantCol =
     sqlite && input.conversation_id !== undefined ? sql`+m.tenant_id` : sql`m.tenant_id`;
   // Every filter but the text match.
-  const filtered = db
-    .selectFrom('messages as m')
+  const filtered = messagesFrom(db)
     .where(tenantCol, '=', tenantId)
     .$if(!opts.includeBlocked, (b) => b.where('m.status', '!=', 'blocked_by_blacklist'))
     .$if(input.contact_id !== undefined, (b) => b.where('m.contact_id', '=', input.contact_id!))
@@ -175,20 +316,16 @@ export async function searchMessages(
       .orderBy(sql`f.rowid`, 'desc')
       .limit(n + 1)
       .execute();
-  } else if (plan && plan.phrases.length > 0) {
-    // PostgreSQL's GIN index yields matches in no order, and the planner cannot tell a term in
-    // 2 % of messages (walk the newest messages backwards, test each, stop after a page: under
-    // a millisecond) from one in ten thousand (the GIN index, then sort: a millisecond). Guessing
-    // wrong costs a walk over the whole tenant (over a second at a million messages). So: first
-    // test only the newest `window` filtered messages. If they fill no page and there are more
-    // (the window was full: checked in the same statement, which skips the rest otherwise),
-    // the query is rare: the GIN index collects all its matches (materialized, so the planner
-    // cannot turn it back into a walk) and the newest page of them is read. A short window
-    // (a small tenant, conversation or contact) was seen whole, and the GIN index, whose
-    // entries span every tenant, is not read at all.
+  } else if (plan && plan.phrases.length > 0 && (input.conversation_id ?? input.contact_id)) {
+    // PostgreSQL, one conversation's or contact's messages: walk the newest `window` of them
+    // (their own index) and test each. If that fills no page and the window was full (checked
+    // in the same statement, which skips the rest otherwise), the GIN index, restricted to the
+    // tenant, collects the remaining matches (materialized, so the planner cannot turn it back
+    // into a walk) and the newest page of them is read.
     const window = opts.scanWindow ?? PG_SCAN_WINDOW;
-    const textMatch = sql<boolean>`(${sql.join(
-      [sql`m.search_vector @@ to_tsquery('simple', ${toTsquery(plan)})`, ...singles!],
+    const tsquery = toTsquery(plan);
+    const walkMatch = sql<boolean>`(${sql.join(
+      [sql`m.search_vector @@ to_tsquery('simple', ${tsquery})`, ...singles!],
       sql` and `,
     )})`;
     const newest = filtered
@@ -198,7 +335,7 @@ export async function searchMessages(
     rows = await db
       .selectFrom(newest.as('m'))
       .select(HIT_COLUMNS)
-      .where(textMatch)
+      .where(walkMatch)
       .orderBy('m.rid', 'desc')
       .limit(n + 1)
       .execute();
@@ -210,7 +347,11 @@ export async function searchMessages(
       const all = await db
         .with(
           (w) => w('hits').materialized(),
-          () => filtered.where(windowFull).where(textMatch).select('m.rid'),
+          () =>
+            filtered
+              .where(windowFull)
+              .where(docMatch(tsquery, [tenantLexeme(tenantId)], singles!))
+              .select('m.rid'),
         )
         .selectFrom('messages as m')
         .select(HIT_COLUMNS)
@@ -226,6 +367,12 @@ export async function searchMessages(
       // Empty when the window was short (then the walk saw everything) or nothing matches.
       if (all.length > 0) rows = all;
     }
+  } else if (plan && plan.phrases.length > 0) {
+    // PostgreSQL, the whole tenant: the GIN index over the search lexemes plus rid buckets
+    // (migration 0005) finds the matches among the newest few thousand messages, then among
+    // the newest tens of thousands, then hundreds of thousands, then all: the heap is read only
+    // for matches of the range searched, and a frequent term stops after the first range.
+    rows = await searchByBuckets(s, tenantId, filtered, plan, singles!, n + 1, cur?.rid);
   } else {
     rows = await filtered
       .select(HIT_COLUMNS)

@@ -3,6 +3,7 @@ import * as m0001 from './0001_foundation.js';
 import * as m0002 from './0002_conversations.js';
 import * as m0003 from './0003_blacklist.js';
 import * as m0004 from './0004_retention.js';
+import * as m0005 from './0005_search_buckets.js';
 
 /**
  * Every migration, in order. Bundled statically (not read from disk) so the built server
@@ -13,6 +14,7 @@ export const migrations: Record<string, Migration> = {
   '0002_conversations': m0002,
   '0003_blacklist': m0003,
   '0004_retention': m0004,
+  '0005_search_buckets': m0005,
 };
 
 export const migrationProvider: MigrationProvider = {
