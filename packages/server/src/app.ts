@@ -14,11 +14,15 @@ import { openApiDocument, renderDocs } from './docs/index.js';
 import { healthRoutes } from './health/index.js';
 import { CredentialCache } from './infra/auth/credential-cache.js';
 import type { CachedCredential } from './infra/auth/index.js';
-import { newId } from './infra/crypto/index.js';
 import { loadSecretBox } from './infra/crypto/master-key.js';
 import { type DatabaseHandle, openDatabase } from './infra/db/index.js';
 import { EventLog, MemoryBus, RedisBus } from './infra/events/index.js';
-import { type AppEnv, requestHeader, setResponseHeader } from './infra/http/context.js';
+import {
+  type AppEnv,
+  requestHeader,
+  requestIdFrom,
+  setResponseHeader,
+} from './infra/http/context.js';
 import { corsMiddleware } from './infra/http/cors.js';
 import { ApiError, envelope, errorResponse, toApiError } from './infra/http/errors.js';
 import { newRouter } from './infra/http/router.js';
@@ -39,8 +43,6 @@ export const VERSION: string = (() => {
     return '0.0.0';
   }
 })();
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface CreateServicesOptions {
   config: Config;
@@ -137,8 +139,7 @@ export function createApp(services: Services) {
   const log = services.log;
   app.use('*', async (c, next) => {
     const started = performance.now();
-    const incoming = requestHeader(c, 'x-request-id');
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : newId('request');
+    const requestId = requestIdFrom(requestHeader(c, 'x-request-id'));
     c.set('requestId', requestId);
     c.set('services', services);
     c.set('log', log.child({ request_id: requestId }));

@@ -12,11 +12,12 @@
  * - With `REDIS_URL` the event bus is Redis pub/sub, so sockets on every replica hear events
  *   written on any of them; seq-gap filling from the log makes cross-replica reordering safe.
  */
-import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { newId } from '../infra/crypto/index.js';
-import { ApiError, envelope, toApiError } from '../infra/http/errors.js';
+import { requestIdFrom } from '../infra/http/context.js';
+import { ApiError, toApiError } from '../infra/http/errors.js';
+import { refuseUpgrade } from '../infra/http/upgrade.js';
 import type { Services } from '../infra/services.js';
 import { authenticate, credentialOf, type Viewer } from './auth.js';
 import { Hub, type RealtimeStats } from './hub.js';
@@ -42,29 +43,7 @@ export interface Realtime {
   revalidate(): Promise<void>;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const LAST_SEQ = /^\d{1,15}$/;
-
-/** Answers an upgrade request with a plain HTTP error (the upgrade never happens). */
-function refuse(socket: Duplex, err: ApiError, requestId: string) {
-  if (socket.destroyed || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify(
-    envelope(err.code, err.message, requestId, { param: err.param, details: err.details }),
-  );
-  const head = [
-    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}`,
-    'Connection: close',
-    'Content-Type: application/json; charset=UTF-8',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    `x-request-id: ${requestId}`,
-    ...Object.entries(err.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
-  ];
-  socket.once('finish', () => socket.destroy());
-  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
-}
 
 function parseLastSeq(url: URL): number | undefined {
   const raw = url.searchParams.get('last_seq');
@@ -99,9 +78,7 @@ export function attachRealtime(
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const started = performance.now();
-    const incoming = req.headers['x-request-id'];
-    const requestId =
-      typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newId('request');
+    const requestId = requestIdFrom(req.headers['x-request-id']);
     let url: URL | undefined;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -131,7 +108,7 @@ export function attachRealtime(
         ? new ApiError('route_not_found', `No WebSocket endpoint at ${url.pathname}`)
         : new ApiError('validation_failed', 'Malformed request URL');
       access(err.status);
-      refuse(socket, err, requestId);
+      refuseUpgrade(socket, err, requestId);
       return;
     }
     const target = url;
@@ -159,7 +136,7 @@ export function attachRealtime(
           );
         }
         access(e.status);
-        refuse(socket, e, requestId);
+        refuseUpgrade(socket, e, requestId);
       }
     })();
   };

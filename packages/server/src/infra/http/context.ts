@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Scope } from '@astrdesk/protocol';
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
+import { newId } from '../crypto/index.js';
 import type { Services } from '../services.js';
 
 export type Principal =
@@ -80,4 +81,14 @@ export function setResponseHeader(c: Context, name: string, value: string): void
   const outgoing = (c.env as NodeBindings | undefined)?.outgoing;
   if (outgoing && !outgoing.headersSent) outgoing.setHeader(name, value);
   else c.header(name, value);
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The id of a request: the caller's `x-request-id` when it is a sane token (so traces join up
+ * across services), else a new `req_...` id.
+ */
+export function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : newId('request');
 }
