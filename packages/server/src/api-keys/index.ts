@@ -154,17 +154,8 @@ export const apiKeyRoutes = newRouter()
     const q = c.req.valid('query');
     await c.var.services.usage.flush();
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('api_keys')
-          .selectAll()
-          .where('tenant_id', '=', c.var.tenantId)
-          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db.selectFrom('api_keys').selectAll().where('tenant_id', '=', c.var.tenantId),
+      q,
       toApiKey,
     );
     return c.json(page, 200);

@@ -376,28 +376,22 @@ export const blacklistRoutes = newRouter()
     const q = c.req.valid('query');
     const t = now();
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('blacklist_entries')
-          .selectAll()
-          .where('tenant_id', '=', c.var.tenantId)
-          .$if(q.platform !== undefined, (b) => b.where('platform', '=', q.platform!))
-          .$if(q.operator !== undefined, (b) => b.where('operator', '=', q.operator!))
-          .$if(q.status === 'active', (b) =>
-            b.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', t)])),
-          )
-          .$if(q.status === 'expired', (b) => b.where('expires_at', '<=', t))
-          .$if(q.q !== undefined, (b) =>
-            b.where((eb) =>
-              eb.or([containsText('platform_user_id', q.q!), containsText('reason', q.q!)]),
-            ),
-          )
-          .$if(before !== undefined, (b) => b.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db
+        .selectFrom('blacklist_entries')
+        .selectAll()
+        .where('tenant_id', '=', c.var.tenantId)
+        .$if(q.platform !== undefined, (b) => b.where('platform', '=', q.platform!))
+        .$if(q.operator !== undefined, (b) => b.where('operator', '=', q.operator!))
+        .$if(q.status === 'active', (b) =>
+          b.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', t)])),
+        )
+        .$if(q.status === 'expired', (b) => b.where('expires_at', '<=', t))
+        .$if(q.q !== undefined, (b) =>
+          b.where((eb) =>
+            eb.or([containsText('platform_user_id', q.q!), containsText('reason', q.q!)]),
+          ),
+        ),
+      q,
       (r) => toEntry(r, t),
     );
     return c.json(page, 200);

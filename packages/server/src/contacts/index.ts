@@ -47,23 +47,17 @@ export const contactRoutes = newRouter()
     const { db } = c.var.services;
     const q = c.req.valid('query');
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('contacts')
-          .selectAll()
-          .where('tenant_id', '=', c.var.tenantId)
-          .$if(q.platform !== undefined, (qb) => qb.where('platform', '=', q.platform!))
-          .$if(q.q !== undefined, (qb) =>
-            qb.where((eb) =>
-              eb.or([containsText('nickname', q.q!), containsText('platform_user_id', q.q!)]),
-            ),
-          )
-          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db
+        .selectFrom('contacts')
+        .selectAll()
+        .where('tenant_id', '=', c.var.tenantId)
+        .$if(q.platform !== undefined, (qb) => qb.where('platform', '=', q.platform!))
+        .$if(q.q !== undefined, (qb) =>
+          qb.where((eb) =>
+            eb.or([containsText('nickname', q.q!), containsText('platform_user_id', q.q!)]),
+          ),
+        ),
+      q,
       toContact,
     );
     return c.json(page, 200);

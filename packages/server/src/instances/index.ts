@@ -157,17 +157,8 @@ export const instanceRoutes = newRouter()
     const q = c.req.valid('query');
     const revision = await currentRevision(db, c.var.tenantId);
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('instances')
-          .selectAll()
-          .where('tenant_id', '=', c.var.tenantId)
-          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db.selectFrom('instances').selectAll().where('tenant_id', '=', c.var.tenantId),
+      q,
       (r) => toInstance(r, revision),
     );
     return c.json(page, 200);

@@ -128,17 +128,8 @@ export const memberRoutes = newRouter()
     const { db } = c.var.services;
     const q = c.req.valid('query');
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('members')
-          .selectAll()
-          .where('tenant_id', '=', c.var.tenantId)
-          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db.selectFrom('members').selectAll().where('tenant_id', '=', c.var.tenantId),
+      q,
       toMember,
     );
     return c.json(page, 200);

@@ -197,17 +197,11 @@ let admin = newRouter()
     const { db } = c.var.services;
     const q = c.req.valid('query');
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('tenants')
-          .selectAll()
-          .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
-          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db
+        .selectFrom('tenants')
+        .selectAll()
+        .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!)),
+      q,
       toTenant,
     );
     return c.json(page, 200);

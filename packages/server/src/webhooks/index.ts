@@ -345,17 +345,8 @@ export const webhookRoutes = newRouter()
     const { db } = c.var.services;
     const q = c.req.valid('query');
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('webhook_endpoints')
-          .selectAll()
-          .where('tenant_id', '=', c.var.tenantId)
-          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db.selectFrom('webhook_endpoints').selectAll().where('tenant_id', '=', c.var.tenantId),
+      q,
       toWebhookEndpoint,
     );
     return c.json(page, 200);
@@ -433,19 +424,13 @@ export const webhookRoutes = newRouter()
     const { db } = c.var.services;
     const q = c.req.valid('query');
     const page = await paginateById(
-      q.cursor,
-      q.limit,
-      (before, n) =>
-        db
-          .selectFrom('webhook_deliveries')
-          .selectAll()
-          .where('tenant_id', '=', c.var.tenantId)
-          .where('endpoint_id', '=', endpoint.id)
-          .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
-          .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
-          .orderBy('id', 'desc')
-          .limit(n)
-          .execute(),
+      db
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .where('tenant_id', '=', c.var.tenantId)
+        .where('endpoint_id', '=', endpoint.id)
+        .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!)),
+      q,
       toWebhookDelivery,
     );
     return c.json(page, 200);

@@ -1,4 +1,5 @@
 import type { PageOf } from '@astrdesk/protocol';
+import { type SelectQueryBuilder, sql } from 'kysely';
 import { ApiError } from './errors.js';
 
 /** Opaque cursor: base64url JSON. Clients must not build or parse it. */
@@ -28,25 +29,30 @@ export function decodeCursor<T extends Record<string, string | number>>(
 }
 
 /**
- * Keyset pagination over rows ordered by a unique, time-ordered `id`, newest first.
- * `fetch(beforeId, n)` must return up to `n` rows with `id < beforeId` (all when undefined),
- * ordered by id descending.
+ * Keyset pagination over rows ordered by a unique, time-ordered `id`, newest first. The caller
+ * gives the query with its filters (tenant scope first); this adds the cursor condition, the
+ * order and the limit, runs it, and shapes the page.
  *
  * @example
- * const page = await paginateById(q.cursor, q.limit, (before, n) =>
- *   db.selectFrom('members').where('tenant_id', '=', t)
- *     .$if(before !== undefined, (qb) => qb.where('id', '<', before!))
- *     .orderBy('id', 'desc').limit(n).selectAll().execute(), toMember);
+ * const page = await paginateById(
+ *   db.selectFrom('members').selectAll().where('tenant_id', '=', c.var.tenantId),
+ *   c.req.valid('query'),
+ *   toMember,
+ * );
  */
-export async function paginateById<Row extends { id: string }, Item>(
-  cursor: string | undefined,
-  limit: number | undefined,
-  fetch: (beforeId: string | undefined, n: number) => Promise<Row[]>,
+export async function paginateById<DB, TB extends keyof DB, Row extends { id: string }, Item>(
+  query: SelectQueryBuilder<DB, TB, Row>,
+  page: { cursor?: string | undefined; limit?: number | undefined },
   map: (row: Row) => Item,
 ): Promise<PageOf<Item>> {
-  const n = limit ?? 20;
-  const before = decodeCursor<{ id: string }>(cursor, { id: 'string' })?.id;
-  const rows = await fetch(before, n + 1);
+  const n = page.limit ?? 20;
+  const before = decodeCursor<{ id: string }>(page.cursor, { id: 'string' })?.id;
+  const id = sql.ref<string>('id');
+  const rows = await query
+    .$if(before !== undefined, (qb) => qb.where(id, '<', before as string))
+    .orderBy(id, 'desc')
+    .limit(n + 1)
+    .execute();
   const has_more = rows.length > n;
   const pageRows = has_more ? rows.slice(0, n) : rows;
   const last = pageRows.at(-1);
