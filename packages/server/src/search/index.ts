@@ -1,5 +1,5 @@
 import { ListQuery, MessageSearchHit, MessageSearchQuery, Page } from '@astrdesk/protocol';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { canSeeBlocked } from '../conversations/index.js';
 import { type MessageRow, toMessage } from '../conversations/service.js';
 import type { Db } from '../infra/db/index.js';
@@ -111,11 +111,11 @@ const tenantLexeme = (tenantId: string) => quoteLexeme(`~t${tenantId}`);
  */
 export function docMatch(
   tsquery: string,
-  restrictions: string[],
-  singles: ReturnType<typeof sql<boolean>>[],
+  restrictions: Array<string | RawBuilder<string>>,
+  singles: RawBuilder<boolean>[],
 ) {
   const query = restrictions.reduce(
-    (q, r) => sql`${q} && ${r}::tsquery`,
+    (q, r) => sql`${q} && (${r})::tsquery`,
     sql`to_tsquery('simple', ${tsquery})`,
   );
   return sql<boolean>`(${sql.join(
@@ -135,13 +135,16 @@ const BUCKET_LEVELS = [
 ] as const;
 
 /**
- * A tenant that owns fewer than this share of the newest messages is "sparse": its ranges hold
- * mostly other tenants' matches, so the index is also restricted to the tenant (~t). A dense
- * tenant is not: the index would then step through the tenant's own huge entry for every
- * candidate (~5 ms at a million messages) to rule out almost nothing.
+ * A tenant that owns less than this share of the newest rids is "sparse": its ranges hold mostly
+ * other tenants' matches, so the index scan is also restricted to the tenant (~t). A dense
+ * tenant is not: the scan would then step through the tenant's own huge entry for every
+ * candidate (~5 ms at a million messages) to rule out almost nothing. The share is measured
+ * over the tenant's newest DENSITY_PROBE messages (an index-only walk of (tenant_id, rid)).
  */
 const SPARSE_TENANT_SHARE = 0.5;
-const DENSITY_PROBE = 4096;
+const DENSITY_PROBE = 1024;
+
+type HitRow = Omit<MessageRow, 'search_tokens'>;
 
 /**
  * PostgreSQL: the newest `want` matches of the tenant below `before` (a cursor rid), found range
@@ -149,56 +152,63 @@ const DENSITY_PROBE = 4096;
  * 262,144, then everything older. Each range is one statement whose GIN scan is restricted to
  * the range's buckets, so it reads the heap only for matches inside the range; its matches are
  * materialized (no ORDER BY/LIMIT reaches the planner, which could otherwise choose to walk the
- * rid index backwards and test every row) and the newest of them taken.
+ * rid index backwards and test every row) and the newest of them taken. A frequent term is done
+ * after the first range: one statement, which also finds where the tenant's rids start.
  */
 async function searchByBuckets(
   s: Services,
   tenantId: string,
   filtered: FilteredMessages,
   plan: SearchPlan,
-  singles: ReturnType<typeof sql<boolean>>[],
+  singles: RawBuilder<boolean>[],
   want: number,
   before: number | undefined,
-): Promise<Array<Omit<MessageRow, 'search_tokens'>>> {
+): Promise<HitRow[]> {
   const { db } = s;
-  const below = (b: ReturnType<typeof messagesFrom>) =>
-    before === undefined ? b : b.where('m.rid', '<', before);
-  // The newest message of the tenant (where the ranges start) and its DENSITY_PROBE-th newest
-  // (how much of that stretch of rids is the tenant's): two probes of (tenant_id, rid).
-  const probe = await db
-    .selectNoFrom((eb) => [
-      eb
-        .selectFrom(
-          below(messagesFrom(db).where('m.tenant_id', '=', tenantId))
-            .select('m.rid')
-            .orderBy('m.rid', 'desc')
-            .limit(1)
-            .as('t'),
-        )
-        .select('t.rid')
-        .as('top'),
-      eb
-        .selectFrom(
-          below(messagesFrom(db).where('m.tenant_id', '=', tenantId))
-            .select('m.rid')
-            .orderBy('m.rid', 'desc')
-            .offset(DENSITY_PROBE - 1)
-            .limit(1)
-            .as('p'),
-        )
-        .select('p.rid')
-        .as('deep'),
-    ])
-    .executeTakeFirst();
-  if (probe?.top == null) return [];
-  const top = Number(probe.top);
-  const sparse =
-    probe.deep == null || DENSITY_PROBE / (top - Number(probe.deep) + 1) < SPARSE_TENANT_SHARE;
   const tsquery = toTsquery(plan);
   const tenant = tenantLexeme(tenantId);
-  const rows: Array<Omit<MessageRow, 'search_tokens'>> = [];
+  // First range, anchored in SQL at the tenant's newest message below the cursor (`top`).
+  const newest = messagesFrom(db)
+    .where('m.tenant_id', '=', tenantId)
+    .$if(before !== undefined, (b) => b.where('m.rid', '<', before!))
+    .select('m.rid')
+    .orderBy('m.rid', 'desc');
+  const top = sql<number>`(select top from a)`;
+  const [first] = BUCKET_LEVELS;
+  const buckets = sql<string>`format('%L | %L', ${first.prefix}::text || (${top} >> ${sql.lit(first.shift)}), ${first.prefix}::text || ((${top} >> ${sql.lit(first.shift)}) - 1))`;
+  const restriction = sql<string>`case when (select sparse from a) then ${buckets} || ' & ' || ${tenant}::text else ${buckets} end`;
+  const hits = filtered
+    .where(
+      'm.rid',
+      '>=',
+      sql<number>`((${top} >> ${sql.lit(first.shift)}) - 1) << ${sql.lit(first.shift)}`,
+    )
+    .where(docMatch(tsquery, [restriction], singles))
+    .select(HIT_COLUMNS);
+  const { rows: firstRows } = await sql<
+    { top: number | string | null; sparse: boolean | null } & (
+      | { [K in keyof HitRow]: HitRow[K] }
+      | { [K in keyof HitRow]: null }
+    )
+  >`with a as materialized (
+      select top, deep is null or ${DENSITY_PROBE}::float8 / (top - deep + 1) < ${SPARSE_TENANT_SHARE} as sparse
+      from (select (${newest.limit(1)}) as top, (${newest.offset(DENSITY_PROBE - 1).limit(1)}) as deep) as probe
+    ), hits as materialized (${hits})
+    select a.top, a.sparse, h.* from a left join lateral (
+      select * from hits order by hits.rid desc limit ${want}
+    ) as h on true`.execute(db);
+  const head = firstRows[0];
+  if (head?.top == null) return [];
+  const topRid = Number(head.top);
+  const sparse = head.sparse === true;
+  const rows: HitRow[] = [];
+  for (const r of firstRows) {
+    if (r.rid === null) continue;
+    const { top: _top, sparse: _sparse, ...row } = r;
+    rows.push(row as HitRow);
+  }
   // Rids from `upper` (exclusive) down are still to be searched.
-  let upper = top + 1;
+  let upper = Math.max(0, (Math.floor(topRid / 2 ** first.shift) - 1) * 2 ** first.shift);
   const range = async (lower: number, restrictions: string[]) => {
     const found = await db
       .with(
@@ -218,8 +228,9 @@ async function searchByBuckets(
     rows.push(...found);
     upper = lower;
   };
-  for (const { prefix, shift } of BUCKET_LEVELS) {
-    const bucket = Math.floor(top / 2 ** shift);
+  for (const { prefix, shift } of BUCKET_LEVELS.slice(1)) {
+    if (rows.length >= want || upper === 0) return rows;
+    const bucket = Math.floor(topRid / 2 ** shift);
     const lower = Math.max(0, (bucket - 1) * 2 ** shift);
     if (lower >= upper) continue;
     const buckets = [bucket, bucket - 1]
@@ -227,10 +238,9 @@ async function searchByBuckets(
       .map((b) => quoteLexeme(`${prefix}${b}`))
       .join(' | ');
     await range(lower, sparse ? [buckets, tenant] : [buckets]);
-    if (rows.length >= want || lower === 0) return rows;
   }
   // Everything older: the tenant's own matches only.
-  await range(0, [tenant]);
+  if (rows.length < want && upper > 0) await range(0, [tenant]);
   return rows;
 }
 
