@@ -224,7 +224,7 @@ export class Blacklist {
       this.#indexed = true;
       this.#sqliteCount = undefined;
       this.#resolveIndexed();
-      this.#log?.debug(
+      this.#log?.info(
         { entries: this.#count, ms: Math.round(performance.now() - started) },
         'blacklist index loaded',
       );
@@ -289,11 +289,14 @@ export class Blacklist {
   }
 
   /** The hot path: the entry blocking this user now, if any. Expiry is checked here. */
-  lookup(platform: string, userId: string, now = this.#now()): CachedEntry | undefined {
+  lookup(platform: string, userId: string, now?: number): CachedEntry | undefined {
     const e = this.#indexed
       ? this.#index.get(platform)?.get(userId)
       : this.#probe(platform, userId);
-    if (e === undefined || (e.expires_at !== null && e.expires_at <= now)) return undefined;
+    if (e === undefined) return undefined;
+    // The clock is read only for an entry that can expire (a Date.now() costs as much as the
+    // probe itself): misses and permanent entries do not need it.
+    if (e.expires_at !== null && e.expires_at <= (now ?? this.#now())) return undefined;
     return e;
   }
 
