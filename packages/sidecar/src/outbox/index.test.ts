@@ -247,6 +247,36 @@ describe('Outbox', () => {
     expect(outbox.rows().map((r) => r.id)).toEqual([...ids, ...more]);
   });
 
+  it('delivers every row once and in order while appends continue during sends, across a restart', async () => {
+    const ctx = await setup({ batchSize: 7 });
+    const ids: string[] = [];
+    // Rows already waiting at open (sent from a SELECT), then more while sending.
+    for (let i = 0; i < 10; i++)
+      ids.push(await ctx.outbox.append('message.inbound', 's', inbound(i)));
+    const outbox = await ctx.reopen({ batchSize: 7 });
+    outbox.start();
+    for (let round = 0; round < 8; round++) {
+      const more = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          outbox.append('message.inbound', 's', inbound(100 + round * 5 + i)),
+        ),
+      );
+      ids.push(...more);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await waitFor(() => outbox.depth === 0 && ctx.server.accepted.length === ids.length, {
+      what: 'drained',
+    });
+    expect(ctx.server.accepted.map((e) => e.id)).toEqual(ids);
+    // And again from an empty table: rows sent from memory.
+    const later = await Promise.all(
+      [1, 2, 3].map((i) => outbox.append('message.inbound', 's', inbound(200 + i))),
+    );
+    await waitFor(() => ctx.server.accepted.length === ids.length + 3, { what: 'later rows' });
+    expect(ctx.server.accepted.slice(-3).map((e) => e.id)).toEqual(later);
+    expect(outbox.rows()).toEqual([]);
+  });
+
   it('close commits the rows appended in the current tick before closing the file', async () => {
     const ctx = await setup();
     const pending = [1, 2, 3].map((i) => ctx.outbox.append('message.inbound', 's', inbound(i)));
