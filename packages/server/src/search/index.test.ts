@@ -187,9 +187,9 @@ describe('message search', () => {
   });
 
   it('gives the same pages whichever way the query is run', async () => {
-    // On PostgreSQL a search first tests the newest `scanWindow` messages, then falls back to
-    // the GIN index; on SQLite a conversation or contact filter drives the query instead of
-    // the full-text index. Every way must give the same pages.
+    // On PostgreSQL a search in one conversation or contact first tests its newest
+    // `scanWindow` messages, then falls back to the GIN index; on SQLite such a filter drives
+    // the query instead of the full-text index. Every way must give the same pages.
     type Hit = { id: string; contact_id: string | null; conversation_id: string };
     const hits = async (
       q: string,

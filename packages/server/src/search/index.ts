@@ -86,10 +86,10 @@ const HIT_COLUMNS = [
 ] as const;
 
 /**
- * PostgreSQL: how many of the newest filtered messages the first step tests against the query
- * (see below). ~10,000 balances the two steps at a million messages per tenant: walking them
- * costs ~4 ms, and a query that fills no page among them has under 0.2 % hits, so the index
- * step reads at most a few thousand rows.
+ * PostgreSQL, a search within one conversation or contact: how many of its newest messages are
+ * tested one by one before the GIN index is asked instead. Most conversations and contacts
+ * have fewer, so the index (whose entries span the tenant) is rarely read at all; past that,
+ * a walk costs ~4 ms per 10,000 messages.
  */
 export const PG_SCAN_WINDOW = 10_000;
 
