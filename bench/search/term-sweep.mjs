@@ -7,10 +7,18 @@
 //
 // Usage: node bench/search/term-sweep.mjs [--rounds 40] [--terms 退款,refund,...]
 //          [--pg-schema bench_search] [--pg-url postgres://postgres@127.0.0.1:5432/test]
+//          [--compare DIR]
+// --compare DIR  also runs the searchMessages of another copy of packages/server/src (e.g.
+//                `git archive <commit> packages/server/src | tar -x -C /tmp/old`, then
+//                /tmp/old/packages/server/src), interleaved with the current one: an A/B
+//                under the same load. The older code may need indexes the current schema
+//                dropped (before migration 0005: messages_search_idx).
 import fs from 'node:fs';
+import path from 'node:path';
 import {
   argValue,
   buildServer,
+  HERE,
   importServer,
   mdTable,
   r1,
@@ -28,7 +36,16 @@ const TERMS = (
   '退款,refund,coupon,尺码,exchange,invoice,申请售后,申请退款,快递 退款,榴莲,zeppelin'
 ).split(',');
 
-const mod = await importServer((await buildServer()).entry);
+const compareDir = argValue(argv, 'compare', '');
+const variants = [{ label: 'current', mod: await importServer((await buildServer()).entry) }];
+if (compareDir) {
+  const built = await buildServer({
+    srcDir: path.resolve(compareDir),
+    outDir: path.join(HERE, '.build', 'compare'),
+  });
+  variants.push({ label: 'compare', mod: await importServer(built.entry) });
+}
+const mod = variants[0].mod;
 const { Kysely, PostgresDialect } = serverRequire('kysely');
 const pg = serverRequire('pg');
 pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
@@ -57,38 +74,47 @@ for (const q of TERMS) {
   counts[q] = rows[0].n;
 }
 const total = (await pool.query('select count(*)::int as n from messages')).rows[0].n;
-const run = (q) => mod.searchMessages(s, tenant, { q, limit: 20 }, { includeBlocked: false });
-for (const q of TERMS) await run(q); // warm
-const per = new Map(TERMS.map((q) => [q, { wall: [], node: 0, pg: 0, stmts: 0 }]));
+const run = (v, q) => v.mod.searchMessages(s, tenant, { q, limit: 20 }, { includeBlocked: false });
+for (const v of variants) for (const q of TERMS) await run(v, q); // warm
+const key = (v, q) => `${v.label}|${q}`;
+const per = new Map(
+  variants.flatMap((v) => TERMS.map((q) => [key(v, q), { wall: [], node: 0, pg: 0, stmts: 0 }])),
+);
 for (let r = 0; r < rounds; r++) {
   for (const q of TERMS) {
-    const m = per.get(q);
-    const c0 = process.cpuUsage();
-    const p0 = procCpu(backend);
-    const n0 = statements;
-    const a = performance.now();
-    await run(q);
-    m.wall.push(performance.now() - a);
-    const c = process.cpuUsage(c0);
-    m.node += (c.user + c.system) / 1000;
-    m.pg += (procCpu(backend) - p0) * 1000;
-    m.stmts += statements - n0;
+    for (const v of variants) {
+      const m = per.get(key(v, q));
+      const c0 = process.cpuUsage();
+      const p0 = procCpu(backend);
+      const n0 = statements;
+      const a = performance.now();
+      await run(v, q);
+      m.wall.push(performance.now() - a);
+      const c = process.cpuUsage(c0);
+      m.node += (c.user + c.system) / 1000;
+      m.pg += (procCpu(backend) - p0) * 1000;
+      m.stmts += statements - n0;
+    }
   }
 }
-const rows = TERMS.map((q) => {
-  const m = per.get(q);
-  const st = stats(m.wall);
-  return [
-    q,
-    `${counts[q]} (${r2((100 * counts[q]) / total)}%)`,
-    `${r1(st.p50)} / ${r1(st.p95)}`,
-    r1(m.stmts / rounds),
-    r2(m.node / rounds),
-    r2(m.pg / rounds),
-  ];
-});
+const rows = variants.flatMap((v) =>
+  TERMS.map((q) => {
+    const m = per.get(key(v, q));
+    const st = stats(m.wall);
+    return [
+      ...(variants.length > 1 ? [v.label] : []),
+      q,
+      `${counts[q]} (${r2((100 * counts[q]) / total)}%)`,
+      `${r1(st.p50)} / ${r1(st.p95)}`,
+      r1(m.stmts / rounds),
+      r2(m.node / rounds),
+      r2(m.pg / rounds),
+    ];
+  }),
+);
 const md = mdTable(
   [
+    ...(variants.length > 1 ? ['code'] : []),
     'q',
     'matches',
     'in-process p50 / p95 (ms)',
