@@ -185,6 +185,8 @@ async function searchByBuckets(
     )
     .where(docMatch(tsquery, [restriction], singles))
     .select(HIT_COLUMNS);
+  // `offset 0` keeps the probes in their subquery: pulled up, every use of top or deep would
+  // run its probe again.
   const { rows: firstRows } = await sql<
     { top: number | string | null; sparse: boolean | null } & (
       | { [K in keyof HitRow]: HitRow[K] }
@@ -192,7 +194,7 @@ async function searchByBuckets(
     )
   >`with a as materialized (
       select top, deep is null or ${DENSITY_PROBE}::float8 / (top - deep + 1) < ${SPARSE_TENANT_SHARE} as sparse
-      from (select (${newest.limit(1)}) as top, (${newest.offset(DENSITY_PROBE - 1).limit(1)}) as deep) as probe
+      from (select (${newest.limit(1)}) as top, (${newest.offset(DENSITY_PROBE - 1).limit(1)}) as deep offset 0) as probe
     ), hits as materialized (${hits})
     select a.top, a.sparse, h.* from a left join lateral (
       select * from hits order by hits.rid desc limit ${want}
