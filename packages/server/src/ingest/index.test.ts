@@ -252,6 +252,20 @@ describe('batch ingest', () => {
     // Replayed, it changes nothing.
     expect(await ingest(batch)).toEqual(r);
     expect(await lastSeq()).toBe(before + log.length);
+    // A second batch for the same users updates 300 existing conversations and contacts.
+    const again = Array.from({ length: 300 }, (_, i) =>
+      inbound(`big-${runId}-${i}`, `again ${i}`, { nickname: `nick ${i}` }),
+    );
+    await ingest(again);
+    for (const i of [0, 7, 199, 299]) {
+      const [conv] = await conversationsOf(`big-${runId}-${i}`);
+      expect(conv).toMatchObject({
+        message_count: i < 200 ? 3 : 2,
+        unread_count: i < 200 ? 3 : 2,
+        last_message_preview: `again ${i}`,
+      });
+      expect((await contactOf(`big-${runId}-${i}`))?.nickname).toBe(`nick ${i}`);
+    }
   });
 
   it('auto-assigns each new conversation of a batch, balancing load as it goes', async () => {

@@ -12,7 +12,14 @@ import {
 import { newId } from '../infra/crypto/index.js';
 import type { Db, DbKind, Tx } from '../infra/db/index.js';
 import type { ContactsTable, ConversationsTable } from '../infra/db/schema.js';
-import { chunkSizes, compileOnce, insertRows, runCompiled } from '../infra/events/compiled.js';
+import {
+  chunkSizes,
+  compileOnce,
+  insertRows,
+  runCompiled,
+  type UpdateColumn,
+  updateRows,
+} from '../infra/events/compiled.js';
 import type { Emit, EmitItem, EmitMany } from '../infra/events/index.js';
 import { ApiError } from '../infra/http/errors.js';
 import type { Services } from '../infra/services.js';
@@ -137,8 +144,26 @@ const TRANSITION_COLUMNS = [
 ];
 const INGESTED_COLUMNS = ['tenant_id', 'event_id', 'instance_id', 'message_id', 'created_at'];
 
+/** What ingest changes on an existing conversation and contact (the rest is left alone). */
+const CONVERSATION_UPDATE: readonly UpdateColumn[] = [
+  ['last_activity_at', 'bigint'],
+  ['last_message_preview', 'text'],
+  ['unread_count', 'integer'],
+  ['message_count', 'integer'],
+  ['first_user_message_at', 'bigint'],
+  ['instance_id', 'text'],
+  ['session_id', 'text'],
+  ['handled_by', 'text'],
+  ['updated_at', 'bigint'],
+];
+const CONTACT_UPDATE: readonly UpdateColumn[] = [
+  ['nickname', 'text'],
+  ['avatar_url', 'text'],
+  ['last_seen_at', 'bigint'],
+];
+
 /** Keys per `IN (…)` look-up statement. */
-const IN_CHUNK = 128;
+const IN_CHUNK = 512;
 
 /** `insert into messages_fts` for `n` rows (SQLite only; the table is not in the typed schema). */
 const ftsInsertSql = new Map<number, string>();
@@ -208,7 +233,11 @@ class IngestBatch {
       );
   }
 
-  /** Runs a compiled `… IN (…)` look-up over `keys` in chunks; `fixed` are the parameters before the list. */
+  /**
+   * Runs a compiled `… IN (…)` look-up over `keys`; `fixed` are the parameters before the
+   * list. A list is padded to a power of two by repeating its last key (harmless in `IN`), so
+   * a batch takes one statement per look-up and only a few list lengths are ever compiled.
+   */
   async #selectIn<R>(
     name: string,
     fixed: readonly unknown[],
@@ -216,16 +245,19 @@ class IngestBatch {
     build: (db: Db, list: string[]) => Compilable<unknown>,
   ): Promise<R[]> {
     const out: R[] = [];
-    let at = 0;
-    for (const n of chunkSizes(keys.length, IN_CHUNK)) {
+    for (let at = 0; at < keys.length; at += IN_CHUNK) {
+      const chunk = keys.slice(at, at + IN_CHUNK);
+      let n = 1;
+      while (n < chunk.length) n *= 2;
       const q = compileOnce(this.db, `ingest:${name}:${n}`, fixed.length + n, (db) =>
         build(
           db,
           Array.from({ length: n }, () => ''),
         ),
       );
-      const rows = await runCompiled<R>(this.tx, q, [...fixed, ...keys.slice(at, at + n)]);
-      at += n;
+      const params = [...fixed, ...chunk];
+      while (params.length < fixed.length + n) params.push(chunk[chunk.length - 1]);
+      const rows = await runCompiled<R>(this.tx, q, params);
       for (const r of rows) out.push(r);
     }
     return out;
@@ -634,49 +666,33 @@ class IngestBatch {
       }
       this.messages.length = 0;
     }
-    for (const id of this.changedConvs) {
-      const c = this.convs.get(id)!;
-      const q = compileOnce(db, 'ingest:conversation-update', 10, (d) =>
-        d
-          .updateTable('conversations')
-          .set({
-            last_activity_at: 0,
-            last_message_preview: '',
-            unread_count: 0,
-            message_count: 0,
-            first_user_message_at: 0,
-            instance_id: '',
-            session_id: '',
-            handled_by: '',
-            updated_at: 0,
-          })
-          .where('id', '=', ''),
-      );
-      await runCompiled(tx, q, [
-        c.last_activity_at,
-        c.last_message_preview,
-        c.unread_count,
-        c.message_count,
-        c.first_user_message_at,
-        c.instance_id,
-        c.session_id,
-        c.handled_by,
-        c.updated_at,
-        c.id,
-      ]);
+    if (this.changedConvs.size > 0) {
+      const rows = [...this.changedConvs].map((id) => {
+        const c = this.convs.get(id)!;
+        return [
+          c.id,
+          c.last_activity_at,
+          c.last_message_preview,
+          c.unread_count,
+          c.message_count,
+          c.first_user_message_at,
+          c.instance_id,
+          c.session_id,
+          c.handled_by,
+          c.updated_at,
+        ];
+      });
+      await updateRows(this.kind, tx, 'conversations', ['id', 'text'], CONVERSATION_UPDATE, rows);
+      this.changedConvs.clear();
     }
-    this.changedConvs.clear();
-    for (const id of this.changedContacts) {
-      const c = this.contacts.get(id)!;
-      const q = compileOnce(db, 'ingest:contact-update', 4, (d) =>
-        d
-          .updateTable('contacts')
-          .set({ nickname: '', avatar_url: '', last_seen_at: 0 })
-          .where('id', '=', ''),
-      );
-      await runCompiled(tx, q, [c.nickname, c.avatar_url, c.last_seen_at, c.id]);
+    if (this.changedContacts.size > 0) {
+      const rows = [...this.changedContacts].map((id) => {
+        const c = this.contacts.get(id)!;
+        return [c.id, c.nickname, c.avatar_url, c.last_seen_at];
+      });
+      await updateRows(this.kind, tx, 'contacts', ['id', 'text'], CONTACT_UPDATE, rows);
+      this.changedContacts.clear();
     }
-    this.changedContacts.clear();
     if (this.events.length > 0) {
       await this.emitMany(this.events.splice(0));
     }

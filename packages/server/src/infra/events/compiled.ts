@@ -121,3 +121,49 @@ export async function insertRows<R = Record<string, unknown>>(
   }
   return out;
 }
+
+/** A column `updateRows` sets, with its PostgreSQL type (VALUES parameters need one). */
+export type UpdateColumn = readonly [name: string, pgType: 'text' | 'bigint' | 'integer'];
+
+const updateSqlCache = new Map<string, string>();
+
+/**
+ * Updates many rows by key with one statement per chunk instead of one per row:
+ * `UPDATE t SET c = v.c … FROM (VALUES (…), …) AS v WHERE t.key = v.key`. Each row is
+ * `[key, ...values in the order of columns]`; keys must be distinct. SQLite (3.33+) names
+ * the VALUES columns column1…; PostgreSQL takes aliases and a cast per parameter.
+ */
+export async function updateRows(
+  kind: 'sqlite' | 'postgres',
+  tx: Tx,
+  table: TableName,
+  key: UpdateColumn,
+  columns: readonly UpdateColumn[],
+  rows: readonly (readonly unknown[])[],
+): Promise<void> {
+  const all = [key, ...columns];
+  const per = rowsPerStatement(all.length);
+  let at = 0;
+  for (const n of chunkSizes(rows.length, per)) {
+    const cacheKey = `${kind}:${table}:${all.map((c) => c[0]).join(',')}:${n}`;
+    let text = updateSqlCache.get(cacheKey);
+    if (!text) {
+      const q = (s: string) => `"${s}"`;
+      let p = 0;
+      const tuple = () =>
+        `(${all.map(([, type]) => (kind === 'postgres' ? `$${++p}::${type}` : '?')).join(', ')})`;
+      const values = Array.from({ length: n }, tuple).join(', ');
+      const ref = (i: number) =>
+        kind === 'postgres' ? `"v".${q(all[i]![0])}` : `"v"."column${i + 1}"`;
+      const alias = kind === 'postgres' ? `(${all.map((c) => q(c[0])).join(', ')})` : '';
+      text =
+        `update ${q(table)} set ${columns.map((c, i) => `${q(c[0])} = ${ref(i + 1)}`).join(', ')} ` +
+        `from (values ${values}) as "v"${alias} where ${q(table)}.${q(key[0])} = ${ref(0)}`;
+      updateSqlCache.set(cacheKey, text);
+    }
+    const params: unknown[] = [];
+    for (let i = at; i < at + n; i++) for (const v of rows[i]!) params.push(v);
+    at += n;
+    await tx.executeQuery(CompiledQuery.raw(text, params));
+  }
+}
