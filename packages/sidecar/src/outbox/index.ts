@@ -86,6 +86,14 @@ const MIGRATIONS = [
   `,
 ];
 
+type InsertArgs = [
+  id: string,
+  type: string,
+  session: string | null,
+  payload: string,
+  createdAt: number,
+];
+
 /** Most waiting rows mirrored in memory for the sender (about 0.4 KB each). */
 const RECENT_MAX = 20_000;
 
@@ -110,6 +118,8 @@ export class Outbox {
     deleteRange: Statement<[number, number]>;
     bumpRange: Statement<[string, number, number]>;
   };
+  /** Inserts rows in one transaction; returns their `seq`s (built once: it is per commit). */
+  readonly #insertAll: (batch: readonly { args: InsertArgs }[]) => number[];
   #depth: number;
   /**
    * The waiting rows as the sender needs them, in `seq` order, kept while it is known to be
@@ -139,6 +149,8 @@ export class Outbox {
   /** Counters since start, for health and metrics. */
   readonly stats = {
     appended: 0,
+    /** Commits that appended rows (appended ÷ commits = rows per group commit). */
+    commits: 0,
     sent: 0,
     dead_lettered: 0,
     send_failures: 0,
@@ -173,6 +185,10 @@ export class Outbox {
         'UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq BETWEEN ? AND ?',
       ),
     };
+    const insert = this.#stmt.insert;
+    this.#insertAll = db.transaction((batch: readonly { args: InsertArgs }[]) =>
+      batch.map((p) => Number(insert.run(...p.args).lastInsertRowid)),
+    );
     this.#depth = db.prepare('SELECT count(*) FROM outbox').pluck().get() as number;
     this.#recent = this.#depth === 0 ? [] : undefined;
     this.#deadLetters = db.prepare('SELECT count(*) FROM dead_letter').pluck().get() as number;
@@ -255,15 +271,18 @@ export class Outbox {
     this.#pending = [];
     let seqs: number[];
     try {
-      const insert = this.#stmt.insert;
-      seqs = this.db.transaction(() =>
-        batch.map((p) => Number(insert.run(...p.args).lastInsertRowid)),
-      )();
+      // One row (a lone message) commits by itself: an autocommitted INSERT is the same one
+      // transaction without the BEGIN and COMMIT statements.
+      seqs =
+        batch.length === 1
+          ? [Number(this.#stmt.insert.run(...batch[0]!.args).lastInsertRowid)]
+          : this.#insertAll(batch);
     } catch (err) {
       // Nothing of the batch was committed (one transaction): every caller gets the error.
       for (const p of batch) p.reject(err);
       return;
     }
+    this.stats.commits++;
     const recent = this.#recent;
     if (recent !== undefined) {
       if (recent.length + batch.length > RECENT_MAX) this.#recent = undefined;

@@ -39,6 +39,10 @@ export async function sendBatch(
   let body = '{"events":[';
   for (let i = 0; i < rows.length; i++) body += (i > 0 ? ',' : '') + rows[i]!.payload;
   body += ']}';
+  // Bytes, not the string: fetch would first rescan a string body for lone surrogates
+  // (toUSVString) on the event loop that answers intercepts; the payloads are already valid
+  // JSON text, so encoding them once is all that is needed.
+  const bytes = Buffer.from(body, 'utf8');
   let last: SendOutcome | undefined;
   try {
     return await pRetry(
@@ -53,7 +57,7 @@ export async function sendBatch(
               'content-type': 'application/json',
               'user-agent': `astrdesk-sidecar/${opts.version}`,
             },
-            body,
+            body: bytes,
             signal: AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]),
           });
         } catch (err) {
