@@ -29,21 +29,31 @@ const config = loadConfig({
 const srv = await startServer({ config });
 if (process.env.PRAGMA) {
   const { sql } = await import('kysely');
-  for (const p of process.env.PRAGMA.split(';')) console.log(p, (await sql.raw(`pragma ${p}`).execute(srv.services.db)).rows);
+  for (const p of process.env.PRAGMA.split(';'))
+    console.log(p, (await sql.raw(`pragma ${p}`).execute(srv.services.db)).rows);
 }
 const call = async (method, p, body, token) => {
   const r = await fetch(srv.url + p, {
     method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
   return r.json();
 };
 const op = await createOperator(srv.services.db, 'x');
 const email = `o${Date.now()}@x.example`;
-const su = await call('POST', '/v1/signup', { company_name: 'X', contact_name: 'X', contact_email: email, owner_password: 'password-123456' });
+const su = await call('POST', '/v1/signup', {
+  company_name: 'X',
+  contact_name: 'X',
+  contact_email: email,
+  owner_password: 'password-123456',
+});
 const tenantId = su.tenant.id;
-if (su.tenant.status !== 'active') await call('POST', `/v1/admin/tenants/${tenantId}/approve`, {}, op.token);
+if (su.tenant.status !== 'active')
+  await call('POST', `/v1/admin/tenants/${tenantId}/approve`, {}, op.token);
 const login = await call('POST', '/v1/auth/login', { email, password: 'password-123456' });
 const inst = await call('POST', '/v1/instances', { name: 'b', platforms: ['qq'] }, login.token);
 const instanceId = inst.id;
@@ -52,18 +62,42 @@ const ev = () => {
   const u = Math.floor(Math.random() * 1000);
   const now = new Date().toISOString();
   seq++;
-  return { id: `e-${seq}`, type: 'message.inbound', occurred_at: now, data: { platform: 'qq', platform_user_id: `u${u}`, nickname: `n${u}`, platform_message_id: `pm${seq}`, session_id: `s:${u}`, kind: 'text', text: `hello there number ${seq} 你好 refund order ${u}`, sent_at: now } };
+  return {
+    id: `e-${seq}`,
+    type: 'message.inbound',
+    occurred_at: now,
+    data: {
+      platform: 'qq',
+      platform_user_id: `u${u}`,
+      nickname: `n${u}`,
+      platform_message_id: `pm${seq}`,
+      session_id: `s:${u}`,
+      kind: 'text',
+      text: `hello there number ${seq} 你好 refund order ${u}`,
+      sent_at: now,
+    },
+  };
 };
-for (let i = 0; i < Number(process.env.WARMUP ?? 20); i++) await ingestBatch(srv.services, tenantId, instanceId, parseBatch(Array.from({ length: 500 }, ev)));
+for (let i = 0; i < Number(process.env.WARMUP ?? 20); i++)
+  await ingestBatch(
+    srv.services,
+    tenantId,
+    instanceId,
+    parseBatch(Array.from({ length: 500 }, ev)),
+  );
 for (const size of sizes) {
-  const batches = Array.from({ length: rounds }, () => parseBatch(Array.from({ length: size }, ev)));
+  const batches = Array.from({ length: rounds }, () =>
+    parseBatch(Array.from({ length: size }, ev)),
+  );
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (const b of batches) await ingestBatch(srv.services, tenantId, instanceId, b);
   const c = process.cpuUsage(c0);
   const ms = performance.now() - t0;
   const n = size * rounds;
-  console.log(`batch ${size}: cpu ${((c.user + c.system) / n).toFixed(1)} µs/event (user ${(c.user / n).toFixed(1)}, sys ${(c.system / n).toFixed(1)}), wall ${((ms * 1000) / n).toFixed(1)} µs/event`);
+  console.log(
+    `batch ${size}: cpu ${((c.user + c.system) / n).toFixed(1)} µs/event (user ${(c.user / n).toFixed(1)}, sys ${(c.system / n).toFixed(1)}), wall ${((ms * 1000) / n).toFixed(1)} µs/event`,
+  );
 }
 await srv.close();
 fs.rmSync(dir, { recursive: true, force: true });
