@@ -61,8 +61,14 @@ type Row = [
  */
 type Index = Map<string, Map<string, CachedEntry>>;
 
-/** Rows read per event-loop turn while the index fills in the background (~10–20 ms each). */
-const FILL_SLICE_ROWS = 8192;
+/** Rows read per query while the index fills (one synchronous read each). */
+const FILL_PAGE_ROWS = 1024;
+/**
+ * How long one event-loop turn keeps filling before it lets intercepts run (pages are read
+ * until this much time has passed, so a loaded machine gets fewer rows per turn, not longer
+ * stalls).
+ */
+const FILL_TURN_MS = 4;
 
 /**
  * The tenant's blacklist as this sidecar holds it: a SQLite copy (`blacklist.db`) and, in
@@ -175,7 +181,8 @@ export class Blacklist {
   }
 
   /**
-   * Fills the index from SQLite in primary-key order, {@link FILL_SLICE_ROWS} rows per turn
+   * Fills the index from SQLite in primary-key order, {@link FILL_PAGE_ROWS} rows per read and
+   * about {@link FILL_TURN_MS} per turn
    * (or all at once with `background` false). Each slice is one synchronous read, so no delta
    * lands inside it; one landing between slices is already in SQLite for the slices after
    * it and in the index for the keys before it.
@@ -195,8 +202,8 @@ export class Blacklist {
     const slice = (): boolean => {
       const rows = (
         after === undefined
-          ? first.all(FILL_SLICE_ROWS)
-          : next.all(after[0], after[1], FILL_SLICE_ROWS)
+          ? first.all(FILL_PAGE_ROWS)
+          : next.all(after[0], after[1], FILL_PAGE_ROWS)
       ) as Row[];
       const index = this.#index;
       let byUser: Map<string, CachedEntry> | undefined;
@@ -218,7 +225,7 @@ export class Blacklist {
       }
       const last = rows.at(-1);
       if (last) after = [last[0], last[1]];
-      return rows.length < FILL_SLICE_ROWS;
+      return rows.length < FILL_PAGE_ROWS;
     };
     const finish = () => {
       this.#indexed = true;
@@ -237,8 +244,12 @@ export class Blacklist {
     const step = () => {
       if (generation !== this.#fillGeneration || !this.db.open) return;
       try {
-        if (slice()) finish();
-        else setImmediate(step);
+        const until = performance.now() + FILL_TURN_MS;
+        for (;;) {
+          if (slice()) return finish();
+          if (performance.now() >= until) break;
+        }
+        setImmediate(step);
       } catch (err) {
         // Lookups keep going to SQLite, which stays correct; only the speed-up is lost.
         if (this.db.open) this.#log?.error({ err }, 'filling the blacklist index failed');
