@@ -90,7 +90,13 @@ export class Blacklist {
   #index: Index = new Map();
   #count = 0;
   #revision = 0;
-  #staging: { revision: number; total: number; received: number } | undefined;
+  /**
+   * A snapshot being received: staged in SQLite and, alongside, in the index that replaces the
+   * live one at the end (built as chunks arrive instead of reading a million rows back).
+   */
+  #staging:
+    | { revision: number; total: number; received: number; index: Index; count: number }
+    | undefined;
   #loaded = false;
   /** The index holds every entry (lookups use it rather than SQLite). */
   #indexed = false;
@@ -345,7 +351,7 @@ export class Blacklist {
   /** Starts receiving a snapshot into the staging table (dropping any half-received one). */
   beginSnapshot(revision: number, total: number): void {
     this.db.prepare('DELETE FROM blacklist_staging').run();
-    this.#staging = { revision, total, received: 0 };
+    this.#staging = { revision, total, received: 0, index: new Map(), count: 0 };
   }
 
   /** Stages one chunk. The live set is untouched until {@link finishSnapshot}. */
@@ -357,6 +363,20 @@ export class Blacklist {
       for (const e of entries)
         stage.run(e.platform, e.platform_user_id, e.id, e.reason, e.expires_at);
     })();
+    // Staged: mirror it (a repeated key replaces, as INSERT OR REPLACE did).
+    const index = staging.index;
+    for (const e of entries) {
+      const byUser = userMap(index, e.platform);
+      const before = byUser.size;
+      byUser.set(e.platform_user_id, {
+        id: e.id,
+        platform: e.platform,
+        platform_user_id: e.platform_user_id,
+        reason: e.reason,
+        expires_at: e.expires_at,
+      });
+      staging.count += byUser.size - before;
+    }
     staging.received += entries.length;
   }
 
@@ -376,22 +396,8 @@ export class Blacklist {
         reason: `snapshot_end revision ${revision} differs from snapshot_begin revision ${staging.revision}`,
       };
     }
-    const index: Index = new Map();
-    let count = 0;
-    const rows = this.db
-      .prepare('SELECT platform, platform_user_id, id, reason, expires_at FROM blacklist_staging')
-      .raw()
-      .iterate() as IterableIterator<Row>;
-    const staged = blacklistChecksum(
-      (function* () {
-        for (const r of rows) {
-          const e = toEntry(r);
-          userMap(index, r[0]).set(r[1], e);
-          count++;
-          yield e;
-        }
-      })(),
-    );
+    const { index, count } = staging;
+    const staged = blacklistChecksum(indexValues(index));
     if (staged !== checksum.toLowerCase()) {
       this.db.prepare('DELETE FROM blacklist_staging').run();
       return {
