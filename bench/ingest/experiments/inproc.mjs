@@ -12,9 +12,10 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const { startServer, loadConfig, createOperator, ingestBatch, parseBatch } = await import(
-  pathToFileURL(process.env.BUILD ?? path.join(HERE, '..', '.build', 'dist', 'server.js')).href
-);
+const { startServer, loadConfig, createOperator, ingestBatch, parseBatch, openDatabase } =
+  await import(
+    pathToFileURL(process.env.BUILD ?? path.join(HERE, '..', '.build', 'dist', 'server.js')).href
+  );
 const sizes = (process.argv[2] ?? '100,500').split(',').map(Number);
 const rounds = Number(process.argv[3] ?? 40);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'astrdesk-inproc-'));
@@ -22,11 +23,16 @@ const config = loadConfig({
   PORT: '0',
   HOST: '127.0.0.1',
   DATA_DIR: dir,
-  DATABASE_URL: `sqlite:${path.join(dir, 'a.db')}`,
+  DATABASE_URL: process.env.PG_URL ?? `sqlite:${path.join(dir, 'a.db')}`,
   LOG_LEVEL: 'silent',
   ASTRDESK_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
 });
-const srv = await startServer({ config });
+// PG_URL=postgres://… runs on PostgreSQL in a fresh schema (dropped at the end).
+const pgSchema = `bench_inproc_${crypto.randomBytes(4).toString('hex')}`;
+const database = process.env.PG_URL
+  ? openDatabase({ kind: 'postgres', url: process.env.PG_URL, schema: pgSchema })
+  : undefined;
+const srv = await startServer({ config, ...(database ? { database } : {}) });
 if (process.env.PRAGMA) {
   const { sql } = await import('kysely');
   for (const p of process.env.PRAGMA.split(';'))
@@ -98,6 +104,10 @@ for (const size of sizes) {
   console.log(
     `batch ${size}: cpu ${((c.user + c.system) / n).toFixed(1)} µs/event (user ${(c.user / n).toFixed(1)}, sys ${(c.system / n).toFixed(1)}), wall ${((ms * 1000) / n).toFixed(1)} µs/event`,
   );
+}
+if (database) {
+  const { sql } = await import('kysely');
+  await sql.raw(`drop schema ${pgSchema} cascade`).execute(srv.services.db);
 }
 await srv.close();
 fs.rmSync(dir, { recursive: true, force: true });
