@@ -180,8 +180,8 @@ function ftsInsert(n: number): string {
  * One batch being ingested. Events are applied in order against an in-memory copy of the
  * rows they touch (looked up set-based up front), so every event sees the effect of the ones
  * before it and emits exactly what it would have emitted alone; the writes are collected and
- * made set-based by `flush` (multi-row inserts, one update per changed row, one seq
- * reservation for all the batch's events). Paths that need the database to be current — auto-
+ * made set-based by `flush` (multi-row inserts, the final state of each changed row in one
+ * `UPDATE … FROM (VALUES …)`, one seq reservation for all the batch's events). Paths that need the database to be current — auto-
  * assignment of a new conversation, an outbound reply matched by session only — flush first.
  */
 class IngestBatch {
