@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createApiKey, setupTenant } from './api.mjs';
 import { onShutdown, sendHandshake } from './handshake.mjs';
 
 // ASTRDESK_SERVER_ENTRY: a built server module to load instead of the workspace package
@@ -37,41 +38,12 @@ onShutdown(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function call(method, p, body, token) {
-  const res = await fetch(srv.url + p, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p} → ${res.status}: ${text}`);
-  return JSON.parse(text);
-}
-
 try {
   const operator = await createOperator(srv.services.db, 'bench');
-  const email = 'owner@bench.example';
-  const password = 'bench-password-123';
-  const signup = await call('POST', '/v1/signup', {
-    company_name: 'Bench Co',
-    contact_name: 'Bench Owner',
-    contact_email: email,
-    owner_password: password,
+  const { tenantId, sessionToken } = await setupTenant(srv.url, operator.token, {
+    email: 'owner@bench.example',
   });
-  const tenantId = signup.tenant.id;
-  if (signup.tenant.status !== 'active') {
-    await call('POST', `/v1/admin/tenants/${tenantId}/approve`, {}, operator.token);
-  }
-  const { token: sessionToken } = await call('POST', '/v1/auth/login', { email, password });
-  const { secret: apiKey } = await call(
-    'POST',
-    '/v1/api-keys',
-    { name: 'bench', scopes: ['tenant:read'] },
-    sessionToken,
-  );
+  const apiKey = await createApiKey(srv.url, sessionToken, 'bench', ['tenant:read']);
   sendHandshake({
     server: 'astrdesk',
     url: srv.url,

@@ -30,6 +30,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createOperator, loadConfig, openDatabase, startServer } from '@astrdesk/server';
+import { createApiKey, setupTenant } from '../lib/api.mjs';
 import { machineInfo } from '../lib/sysinfo.mjs';
 import { runClients } from './clients.mjs';
 
@@ -134,42 +135,14 @@ async function cleanup() {
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
 
-async function call(method, p, body, token) {
-  const res = await fetch(srv.url + p, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p} → ${res.status}: ${text}`);
-  return JSON.parse(text);
-}
-
 try {
   // ---- a tenant and a key, over HTTP ------------------------------------------------------
   const operator = await createOperator(srv.services.db, 'bench');
-  const email = 'owner@fanout.example';
-  const password = 'bench-password-123';
-  const signup = await call('POST', '/v1/signup', {
-    company_name: 'Fanout Co',
-    contact_name: 'Fanout Owner',
-    contact_email: email,
-    owner_password: password,
+  const { tenantId, sessionToken } = await setupTenant(srv.url, operator.token, {
+    name: 'Fanout Co',
+    email: 'owner@fanout.example',
   });
-  const tenantId = signup.tenant.id;
-  if (signup.tenant.status !== 'active') {
-    await call('POST', `/v1/admin/tenants/${tenantId}/approve`, {}, operator.token);
-  }
-  const session = await call('POST', '/v1/auth/login', { email, password });
-  const key = await call(
-    'POST',
-    '/v1/api-keys',
-    { name: 'fanout', scopes: ['conversations:read'] },
-    session.token,
-  );
+  const apiKey = await createApiKey(srv.url, sessionToken, 'fanout', ['conversations:read']);
 
   // ---- clients ----------------------------------------------------------------------------
   const waiting = new Map(); // seq → resolve(times)
@@ -187,7 +160,7 @@ try {
       }
     } else if (m.type === 'closed' || m.type === 'error') log('client:', JSON.stringify(m));
   };
-  const start = { type: 'start', url: wsUrl, token: key.secret, count: opts.sockets };
+  const start = { type: 'start', url: wsUrl, token: apiKey, count: opts.sockets };
   const t0c = Date.now();
   if (opts.clientsInproc) {
     inproc = runClients(start, onMsg);
