@@ -10,8 +10,6 @@ import {
   toMessage,
 } from '../conversations/service.js';
 import { newId } from '../infra/crypto/index.js';
-import type { Db, DbKind, Tx } from '../infra/db/index.js';
-import type { ContactsTable, ConversationsTable } from '../infra/db/schema.js';
 import {
   chunkSizes,
   compileOnce,
@@ -19,7 +17,9 @@ import {
   runCompiled,
   type UpdateColumn,
   updateRows,
-} from '../infra/events/compiled.js';
+} from '../infra/db/compiled.js';
+import type { Db, DbKind, Tx } from '../infra/db/index.js';
+import type { ContactsTable, ConversationsTable } from '../infra/db/schema.js';
 import type { Emit, EmitItem, EmitMany } from '../infra/events/index.js';
 import { ApiError } from '../infra/http/errors.js';
 import type { Services } from '../infra/services.js';

@@ -3,8 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { EventType } from '@astrdesk/protocol';
 import type { Redis } from 'ioredis';
 import { newId } from '../crypto/index.js';
+import { compileOnce, insertRows, runCompiled } from '../db/compiled.js';
 import { type Db, iso, type Tx } from '../db/index.js';
-import { compileOnce, insertRows, runCompiled } from './compiled.js';
 
 /** One entry of a tenant's event log. */
 export interface LoggedEvent {
