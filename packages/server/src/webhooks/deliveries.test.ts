@@ -187,6 +187,28 @@ describe('webhook deliveries', () => {
     ]);
   });
 
+  it('a batch of events appended at once queues one delivery per subscribed event and endpoint', async () => {
+    const a = await t.tenant('BatchHookCo');
+    const messagesOnly = await endpoint(a, { events: ['message.created'] });
+    const everything = await endpoint(a, { events: ['*'] });
+    // As an ingest batch does: many events in one append.
+    const appended = await t.services.events.transact(a.tenantId, (_tx, _emit, emitMany) =>
+      emitMany([
+        { type: 'message.created', data: { n: 1 } },
+        { type: 'conversation.created', data: { n: 2 } },
+        { type: 'message.created', data: { n: 3 } },
+      ]),
+    );
+    const seqs = appended.map((e) => e.seq);
+    const onlyMessages = await deliveries(a, messagesOnly.id);
+    expect(onlyMessages.map((d) => d.event_seq).sort((x, y) => x - y)).toEqual([seqs[0], seqs[2]]);
+    const all = await deliveries(a, everything.id);
+    expect(all.map((d) => d.event_seq).sort((x, y) => x - y)).toEqual(seqs);
+    expect(new Set([...onlyMessages, ...all].map((d) => d.id)).size).toBe(5);
+    expect(await worker.runOnce()).toBe(5);
+    expect(rx.received).toHaveLength(5);
+  });
+
   it('queues nothing for a disabled endpoint, and holds queued ones while disabled', async () => {
     const a = await t.tenant('PauseCo');
     const off = await endpoint(a, { enabled: false });

@@ -504,8 +504,8 @@ export function getWebhookWorker(services: Services): WebhookWorker | undefined 
  * whatever is due now and says how many attempts it made.
  */
 export function installWebhooks(s: Services): WebhookWorker {
-  s.events.onAppend(async (tx, e) => {
-    await enqueueDeliveries(tx, e, s.now());
+  s.events.onAppend(async (tx, events) => {
+    await enqueueDeliveries(s.db, tx, events, s.now());
   });
   const worker = createDeliveryWorker(s);
   webhookWorkers.set(s, worker);

@@ -10,6 +10,7 @@
  * attempt, and a worker that died mid-send releases its deliveries when the lease expires.
  */
 import { type EventType, WEBHOOK_SIGNATURE_HEADER } from '@astrdesk/protocol';
+import { insertRows } from '../infra/db/compiled.js';
 import type { Db, Tx } from '../infra/db/index.js';
 import type { WebhookDeliveriesTable } from '../infra/db/schema.js';
 import { type LoggedEvent, toEnvelope } from '../infra/events/index.js';
@@ -64,35 +65,60 @@ export function subscribes(events: string, type: EventType): boolean {
  * type (or `*`), inside the event's own transaction. Events of every visibility are
  * delivered: webhooks are tenant-level integrations, not agent views.
  */
-export async function enqueueDeliveries(tx: Tx, e: LoggedEvent, now: number): Promise<number> {
+export async function enqueueDeliveries(
+  db: Db,
+  tx: Tx,
+  events: readonly LoggedEvent[],
+  now: number,
+): Promise<number> {
+  const tenantId = events[0]?.tenantId;
+  if (tenantId === undefined) return 0;
+  // One read of the tenant's endpoints for all the events of an append (an ingest batch
+  // appends hundreds), then one multi-row insert.
   const endpoints = await tx
     .selectFrom('webhook_endpoints')
     .select(['id', 'events'])
-    .where('tenant_id', '=', e.tenantId)
+    .where('tenant_id', '=', tenantId)
     .where('enabled', '=', 1)
     .execute();
-  const rows: WebhookDeliveriesTable[] = endpoints
-    .filter((ep) => subscribes(ep.events, e.type))
-    .map((ep) => ({
-      id: webhookId('delivery', now),
-      tenant_id: e.tenantId,
-      endpoint_id: ep.id,
-      event_seq: e.seq,
-      event_id: e.id,
-      event_type: e.type,
-      status: 'pending',
-      attempts: 0,
-      next_attempt_at: now,
-      locked_until: null,
-      last_status_code: null,
-      last_error: null,
-      delivered_at: null,
-      created_at: now,
-      updated_at: now,
-    }));
-  if (rows.length > 0) await tx.insertInto('webhook_deliveries').values(rows).execute();
+  if (endpoints.length === 0) return 0;
+  const rows: unknown[][] = [];
+  for (const e of events) {
+    for (const ep of endpoints) {
+      if (!subscribes(ep.events, e.type)) continue;
+      rows.push([
+        webhookId('delivery', now),
+        e.tenantId,
+        ep.id,
+        e.seq,
+        e.id,
+        e.type,
+        'pending',
+        0,
+        now,
+        now,
+        now,
+      ]);
+    }
+  }
+  await insertRows(db, tx, 'webhook_deliveries', DELIVERY_COLUMNS, rows);
   return rows.length;
 }
+
+// Columns a new delivery sets; the rest (lease, status code, error, delivered_at) start null.
+const DELIVERY_COLUMNS = [
+  'id',
+  'tenant_id',
+  'endpoint_id',
+  'event_seq',
+  'event_id',
+  'event_type',
+  'status',
+  'attempts',
+  'next_attempt_at',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof WebhookDeliveriesTable)[];
 
 export interface WebhookWorker {
   /** Sends every delivery due now (waiting for a pass already running); resolves to the number of attempts made. */

@@ -133,8 +133,11 @@ const fromRow = (r: Row): LoggedEvent => ({
 
 const EVENT_COLUMNS = ['tenant_id', 'seq', 'id', 'type', 'data', 'visibility', 'created_at'];
 
-/** A hook run inside the appending transaction, e.g. to enqueue webhook deliveries. */
-export type AppendHook = (tx: Tx, event: LoggedEvent) => Promise<void>;
+/**
+ * A hook run inside the appending transaction, e.g. to enqueue webhook deliveries. It gets all
+ * the events one append wrote (a whole ingest batch at once), oldest first.
+ */
+export type AppendHook = (tx: Tx, events: readonly LoggedEvent[]) => Promise<void>;
 
 /**
  * The per-tenant, gap-free, ordered event log. Every change appends in the same transaction
@@ -241,7 +244,7 @@ export class EventLog {
       rows.push([tenantId, e.seq, e.id, type, JSON.stringify(data), visibility, now]);
     }
     await insertRows(this.db, tx, 'events', EVENT_COLUMNS, rows);
-    for (const e of events) for (const hook of this.#hooks) await hook(tx, e);
+    for (const hook of this.#hooks) await hook(tx, events);
     return events;
   }
 
