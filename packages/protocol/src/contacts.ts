@@ -11,6 +11,9 @@ export const Contact = z
     platform_user_id: z.string(),
     nickname: z.string().nullable(),
     avatar_url: z.string().nullable(),
+    adapter: z.string().nullable().meta({
+      description: 'AstrBot adapter name for platform `other` (e.g. `satori`), else null',
+    }),
     first_seen_at: Timestamp,
     last_seen_at: Timestamp,
   })

@@ -11,6 +11,12 @@ const InboundData = z.strictObject({
   platform_user_id: z.string().min(1).max(200),
   nickname: z.string().max(200).optional(),
   avatar_url: z.string().max(2048).optional(),
+  adapter: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .meta({ description: 'AstrBot adapter name when `platform` is `other` (e.g. `satori`)' }),
   group_id: z.string().max(200).optional(),
   platform_message_id: z.string().min(1).max(200),
   session_id: z.string().min(1).max(500).meta({ description: "AstrBot's unified_msg_origin" }),

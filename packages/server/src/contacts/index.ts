@@ -14,6 +14,7 @@ export function toContact(r: ContactsTable): Contact {
     platform_user_id: r.platform_user_id,
     nickname: r.nickname,
     avatar_url: r.avatar_url,
+    adapter: r.adapter,
     first_seen_at: iso(r.first_seen_at),
     last_seen_at: iso(r.last_seen_at),
   };

@@ -335,3 +335,31 @@ describe('batch ingest', () => {
     expect(c).toMatchObject({ message_count: 2, handled_by: 'bot' });
   });
 });
+
+describe('adapter name of platform "other"', () => {
+  it('is kept on the contact, for new and existing contacts, and absent for known platforms', async () => {
+    const user = `satori-${runId}`;
+    await ingest([inbound(user, 'hi', { platform: 'other', adapter: 'satori' })]);
+    const created = await contactOf(user);
+    expect(created).toMatchObject({ platform: 'other', adapter: 'satori' });
+    // A later message without it keeps what is known; a new name replaces it.
+    await ingest([inbound(user, 'again', { platform: 'other' })]);
+    expect(await contactOf(user)).toMatchObject({ adapter: 'satori' });
+    await ingest([inbound(user, 'moved', { platform: 'other', adapter: 'satori-v2' })]);
+    expect(await contactOf(user)).toMatchObject({ adapter: 'satori-v2' });
+
+    const qqUser = `qq-${runId}`;
+    await ingest([inbound(qqUser, 'hello')]);
+    expect(await contactOf(qqUser)).toMatchObject({ platform: 'qq', adapter: null });
+  });
+
+  it('rejects an empty or oversized adapter name with the field named', async () => {
+    const bad = inbound(`x-${runId}`, 'hi', { platform: 'other', adapter: '' });
+    const r = await t.call('POST', '/v1/sidecar/events', {
+      token: instanceToken,
+      body: { events: [bad] },
+    });
+    expect(r.status).toBe(400);
+    expect(JSON.stringify(r.body.error)).toContain('adapter');
+  });
+});

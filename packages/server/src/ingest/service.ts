@@ -74,6 +74,7 @@ const CONTACT_COLUMNS = [
   'platform_user_id',
   'nickname',
   'avatar_url',
+  'adapter',
   'first_seen_at',
   'last_seen_at',
 ] as const satisfies readonly (keyof ContactsTable)[];
@@ -159,6 +160,7 @@ const CONVERSATION_UPDATE: readonly UpdateColumn[] = [
 const CONTACT_UPDATE: readonly UpdateColumn[] = [
   ['nickname', 'text'],
   ['avatar_url', 'text'],
+  ['adapter', 'text'],
   ['last_seen_at', 'bigint'],
 ];
 
@@ -397,6 +399,7 @@ class IngestBatch {
         platform_user_id: d.platform_user_id,
         nickname: d.nickname ?? null,
         avatar_url: d.avatar_url ?? null,
+        adapter: d.adapter ?? null,
         first_seen_at: seen,
         last_seen_at: seen,
       };
@@ -410,10 +413,13 @@ class IngestBatch {
       ...existing,
       nickname: d.nickname ?? existing.nickname,
       avatar_url: d.avatar_url ?? existing.avatar_url,
+      adapter: d.adapter ?? existing.adapter,
       last_seen_at: Math.max(existing.last_seen_at, seen),
     };
     const profileChanged =
-      next.nickname !== existing.nickname || next.avatar_url !== existing.avatar_url;
+      next.nickname !== existing.nickname ||
+      next.avatar_url !== existing.avatar_url ||
+      next.adapter !== existing.adapter;
     if (!profileChanged && next.last_seen_at === existing.last_seen_at) return existing;
     this.contacts.set(next.id, next);
     if (!this.newContacts.has(next.id)) this.changedContacts.add(next.id);
@@ -688,7 +694,7 @@ class IngestBatch {
     if (this.changedContacts.size > 0) {
       const rows = [...this.changedContacts].map((id) => {
         const c = this.contacts.get(id)!;
-        return [c.id, c.nickname, c.avatar_url, c.last_seen_at];
+        return [c.id, c.nickname, c.avatar_url, c.adapter, c.last_seen_at];
       });
       await updateRows(this.kind, tx, 'contacts', ['id', 'text'], CONTACT_UPDATE, rows);
       this.changedContacts.clear();

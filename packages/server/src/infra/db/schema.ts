@@ -169,6 +169,8 @@ export interface ContactsTable {
   platform_user_id: string;
   nickname: string | null;
   avatar_url: string | null;
+  /** AstrBot adapter name for platform `other`; null for the platforms in the enum. */
+  adapter: string | null;
   first_seen_at: number;
   last_seen_at: number;
 }
