@@ -1,12 +1,13 @@
 // Shared by bench/search/run.mjs and bench/ingest/run.mjs: a private build of the server
 // sources, drivers, statistics, machine info and CPU accounting.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setupTenant as setupTenantVia } from '../lib/api.mjs';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(HERE, '..', '..');
@@ -210,8 +211,6 @@ export const argValue = (argv, name, dflt) => {
 
 // ---- the server child -----------------------------------------------------------------------
 
-import { fork } from 'node:child_process';
-
 /** Starts bench/search/server-child.mjs; resolves once it listens. */
 export function startServerChild({ entry, env, execArgv = [], stdout = 'ignore' }) {
   const child = fork(path.join(HERE, 'server-child.mjs'), [], {
@@ -253,37 +252,10 @@ export function startServerChild({ entry, env, execArgv = [], stdout = 'ignore' 
   });
 }
 
-export async function call(url, method, p, body, token) {
-  const res = await fetch(url + p, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p} → ${res.status}: ${text}`);
-  return JSON.parse(text);
-}
+export { call } from '../lib/api.mjs';
 
 /** Signup → operator approve → owner login, through the public API. */
 export async function setupTenant(srv, name = 'Bench Co') {
   const { token: operatorToken } = await srv.request('operator');
-  const email = `owner-${Date.now()}@bench.example`;
-  const password = 'bench-password-123';
-  const signup = await call(srv.url, 'POST', '/v1/signup', {
-    company_name: name,
-    contact_name: `${name} Owner`,
-    contact_email: email,
-    owner_password: password,
-  });
-  const tenantId = signup.tenant.id;
-  if (signup.tenant.status !== 'active')
-    await call(srv.url, 'POST', `/v1/admin/tenants/${tenantId}/approve`, {}, operatorToken);
-  const { token: sessionToken } = await call(srv.url, 'POST', '/v1/auth/login', {
-    email,
-    password,
-  });
-  return { tenantId, ownerId: signup.owner_id, sessionToken, email, password };
+  return setupTenantVia(srv.url, operatorToken, { name });
 }
