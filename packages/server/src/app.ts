@@ -19,6 +19,7 @@ import { type DatabaseHandle, openDatabase } from './infra/db/index.js';
 import { EventLog, MemoryBus, RedisBus } from './infra/events/index.js';
 import {
   type AppEnv,
+  lazyRequestLogger,
   requestHeader,
   requestIdFrom,
   setResponseHeader,
@@ -142,19 +143,21 @@ export function createApp(services: Services) {
     const requestId = requestIdFrom(requestHeader(c, 'x-request-id'));
     c.set('requestId', requestId);
     c.set('services', services);
-    c.set('log', log.child({ request_id: requestId }));
+    c.set('log', lazyRequestLogger(log, requestId));
     setResponseHeader(c, 'x-request-id', requestId);
     // Bearer tokens, not cookies, carry credentials, so any origin may call the API from a
     // browser; CORS_ORIGINS narrows that when an operator wants to.
     const m = c.req.method;
-    const answered =
-      m === 'GET' || m === 'HEAD' || m === 'OPTIONS'
-        ? await cors(c, next)
-        : await cors(c, async () => {
-            await limit(c, next);
-          });
-    // A CORS preflight answers here, without reaching a route.
-    if (answered instanceof Response) c.res = answered;
+    const hasBody = !(m === 'GET' || m === 'HEAD' || m === 'OPTIONS');
+    if (requestHeader(c, 'origin') === undefined) {
+      // Not a browser's cross-origin call: no CORS work at all.
+      if (hasBody) await limit(c, next);
+      else await next();
+    } else {
+      const answered = await cors(c, hasBody ? () => limit(c, next).then(() => {}) : next);
+      // A CORS preflight answers here, without reaching a route.
+      if (answered instanceof Response) c.res = answered;
+    }
     if (!log.isLevelEnabled('info')) return;
     const p = c.get('principal');
     log.info(

@@ -94,6 +94,8 @@ export interface CachedCredential {
   disabled: boolean;
   /** API keys only: the key's own limit, else the configured default applies. */
   rateLimitPerMinute: number | null;
+  /** API keys only: the key's token-bucket key (built once, not per request). */
+  rateLimitKey: string;
 }
 
 async function loadApiKey(s: Services, hash: string): Promise<CachedCredential | undefined> {
@@ -118,6 +120,7 @@ async function loadApiKey(s: Services, hash: string): Promise<CachedCredential |
     revokedAt: row.revoked_at,
     disabled: false,
     rateLimitPerMinute: row.rate_limit_per_minute,
+    rateLimitKey: `t:${row.tenant_id}:ratelimit:key:${row.id}`,
   };
 }
 
@@ -141,6 +144,7 @@ async function loadSession(s: Services, hash: string): Promise<CachedCredential 
     revokedAt: row.revoked_at,
     disabled: toBool(row.disabled),
     rateLimitPerMinute: null,
+    rateLimitKey: '',
   };
 }
 
@@ -172,7 +176,7 @@ export async function resolvePrincipal(
     if (key.tenantStatus === 'active') {
       const limit = key.rateLimitPerMinute ?? s.config.API_KEY_RATE_LIMIT_PER_MINUTE;
       const keyId = key.principal.id;
-      const d = await s.rateLimiter.take(`t:${key.tenantId}:ratelimit:key:${keyId}`, limit, now);
+      const d = await s.rateLimiter.take(key.rateLimitKey, limit, now);
       if (!d.allowed) {
         const retryAfter = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
         throw new ApiError(

@@ -1,8 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Scope } from '@astrdesk/protocol';
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
-import { newId } from '../crypto/index.js';
 import type { Services } from '../services.js';
 
 export type Principal =
@@ -90,5 +90,32 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * across services), else a new `req_...` id.
  */
 export function requestIdFrom(header: string | string[] | undefined): string {
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : newId('request');
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : newRequestId();
+}
+
+// Request ids need to be unique, not secret or time-ordered: a random per-process prefix and a
+// counter cost nothing per request, where a random id costs a CSPRNG call.
+const REQUEST_PREFIX = `req_${randomBytes(6).toString('hex')}`;
+let requestCounter = 0;
+
+/** A new request id, unique across processes (`req_` + 12 random hex + a base-36 counter). */
+export function newRequestId(): string {
+  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${REQUEST_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
+}
+
+/**
+ * The request's logger: a child of `log` bound to the request id, made on first use. Most
+ * requests log nothing but the access line (written by the app with the parent logger), and a
+ * pino child costs more to make than the rest of a cached-credential GET.
+ */
+export function lazyRequestLogger(log: Logger, requestId: string): Logger {
+  let child: Logger | undefined;
+  return new Proxy(log, {
+    get(_target, prop) {
+      child ??= log.child({ request_id: requestId });
+      const v: unknown = Reflect.get(child, prop, child);
+      return typeof v === 'function' ? v.bind(child) : v;
+    },
+  });
 }

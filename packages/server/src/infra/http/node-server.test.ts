@@ -92,3 +92,29 @@ describe('the request path over a real socket', () => {
     expect(pre.headers.get('x-request-id')).toMatch(/^req_/);
   });
 });
+
+describe('request ids and the request logger', () => {
+  it('gives every request its own id, and a handler’s log lines carry it', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${base}/v1/me`, { headers: { authorization: `Bearer ${apiKey}` } });
+      ids.add(r.headers.get('x-request-id') ?? '');
+    }
+    expect(ids.size).toBe(5);
+
+    // Revoking logs through the request's logger ('api key revoked').
+    const owner = await t.tenant('LogCo');
+    const k = await t.call('POST', '/v1/api-keys', {
+      token: owner.token,
+      body: { name: 'to revoke', scopes: ['tenant:read'] },
+    });
+    const r = await fetch(`${base}/v1/api-keys/${k.body.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${owner.token}` },
+    });
+    expect(r.status).toBe(200);
+    const requestId = r.headers.get('x-request-id');
+    const lines = t.logs.map((l) => JSON.parse(l)).filter((l) => l.request_id === requestId);
+    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['api key revoked', 'request']));
+  });
+});
