@@ -1,5 +1,14 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { hashPassword, newId, newToken, SecretBox, safeEqual, verifyPassword } from './index.js';
+import {
+  hashPassword,
+  newId,
+  newToken,
+  SecretBox,
+  safeEqual,
+  sha256Hex,
+  verifyPassword,
+} from './index.js';
 
 const key = (b: number) => Buffer.alloc(32, b);
 
@@ -79,5 +88,14 @@ describe('newId monotonicity', () => {
     const suffixes = ids.map((id) => id.slice(4));
     expect([...suffixes].sort()).toEqual(suffixes);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('sha256Hex', () => {
+  it('matches the FIPS 180-2 test vector and hashes UTF-8', () => {
+    expect(sha256Hex('abc')).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+    expect(sha256Hex('退款')).toBe(createHash('sha256').update('退款', 'utf8').digest('hex'));
   });
 });
