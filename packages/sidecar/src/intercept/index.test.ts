@@ -158,6 +158,14 @@ describe('POST /astrbot-api/v1/messages/intercept', () => {
       expect(r.status).toBe(200);
     }
     for (const { event } of events(sc)) expect(event.type).toBe('message.inbound');
+    // The adapter name travels to the server (which keeps it on the contact).
+    expect(events(sc).map(({ event }) => (event.data as { adapter?: string }).adapter)).toEqual([
+      'matrix',
+      'matrix',
+      'matrix',
+    ]);
+    await intercept(sc, interceptBody(2, { platform: 'other', adapter: '' }));
+    expect(events(sc).at(-1)!.event.data).not.toHaveProperty('adapter');
   });
 });
 

@@ -66,6 +66,8 @@ export class Interceptor {
     if (req.platform_instance_id) data.platform_instance_id = req.platform_instance_id;
     data.platform_user_id = req.user_id;
     if (req.nickname !== undefined) data.nickname = req.nickname;
+    // The server keeps it on the contact; an empty name carries nothing (and ingest wants 1–64).
+    if (req.adapter) data.adapter = req.adapter;
     if (req.group_id !== undefined) data.group_id = req.group_id;
     data.platform_message_id = req.message_id;
     data.session_id = req.session;
