@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import inspector from 'node:inspector';
 import os from 'node:os';
 import path from 'node:path';
+import { call as apiCall, setupTenant } from '../../lib/api.mjs';
 import { entryAt, importServer, nowNs, onShutdown } from '../lib.mjs';
 
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 1);
@@ -58,34 +59,14 @@ onShutdown(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function call(method, p, body, token) {
-  const res = await fetch(srv.url + p, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p} → ${res.status}: ${text}`);
-  return JSON.parse(text);
-}
+const call = (method, p, body, token) => apiCall(srv.url, method, p, body, token);
 
 try {
   const operator = await createOperator(srv.services.db, 'bench');
-  const email = 'owner@sidecar-bench.example';
-  const password = 'bench-password-123';
-  const signup = await call('POST', '/v1/signup', {
-    company_name: 'Sidecar Bench',
-    contact_name: 'Bench Owner',
-    contact_email: email,
-    owner_password: password,
+  const { tenantId, sessionToken: ownerToken } = await setupTenant(srv.url, operator.token, {
+    name: 'Sidecar Bench',
+    email: 'owner@sidecar-bench.example',
   });
-  const tenantId = signup.tenant.id;
-  if (signup.tenant.status !== 'active')
-    await call('POST', `/v1/admin/tenants/${tenantId}/approve`, {}, operator.token);
-  const { token: ownerToken } = await call('POST', '/v1/auth/login', { email, password });
 
   const tokens = new Array(INSTANCES);
   for (let i = 0; i < INSTANCES; i += 20) {
