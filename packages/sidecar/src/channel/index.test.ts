@@ -242,9 +242,9 @@ describe('ControlChannel against a fake control server', () => {
   it.each([
     ['invalid JSON', '{nope', /not valid JSON/],
     [
-      'an unknown frame type',
-      JSON.stringify({ v: 1, type: 'teleport' }),
-      /unknown frame type "teleport"/,
+      'a frame type that is not a name',
+      JSON.stringify({ v: 1, type: 'Tele port!' }),
+      /unknown frame type "Tele port!"/,
     ],
     [
       'another protocol version',
@@ -279,6 +279,25 @@ describe('ControlChannel against a fake control server', () => {
     });
     expect(server.framesOf('hello')[1]!.since).toBe(1);
     expect(bl.lookup('qq', 'u1')).toBeDefined();
+  });
+
+  it('skips a well-formed frame of a type it does not know (a newer server) and stays in sync', async () => {
+    const { server, channel, bl } = await setup();
+    server.commit({ upsert: entry(1) });
+    channel.start();
+    await waitFor(() => server.acks().includes(1), { what: 'sync' });
+    const errors: unknown[] = [];
+    channel.on('protocol_error', (e) => errors.push(e));
+    server.sendRaw(JSON.stringify({ v: 1, type: 'delivery', id: 'dlv_1', text: 'hi' }));
+    server.sendRaw(JSON.stringify({ v: 1, type: 'delivery', id: 'dlv_2', text: 'again' }));
+    // The same connection still applies what comes next.
+    server.commit({ upsert: entry(2) });
+    await waitFor(() => server.acks().includes(2), { what: 'ack 2 on the same socket' });
+    expect(bl.lookup('qq', 'u2')).toBeDefined();
+    expect(channel.ignoredFrames).toBe(2);
+    expect(errors).toEqual([]);
+    expect(server.framesOf('hello')).toHaveLength(1);
+    expect(server.closes).toEqual([]);
   });
 
   it('retries slowly after HTTP 401 at the upgrade', async () => {

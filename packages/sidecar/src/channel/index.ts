@@ -60,12 +60,16 @@ type DeltaFrame = Extract<ServerFrame, { type: 'delta' }>;
  * that revision or a streamed snapshot. Each applied batch is acknowledged with `ack`. A
  * delta that does not continue from the local revision, or a snapshot whose checksum does
  * not match, makes the sidecar send `resync` and wait for a snapshot. A frame outside the
- * protocol closes the socket with 1008. Whenever the socket closes, the channel reconnects
+ * protocol closes the socket with 1008, except a well-formed frame of this protocol version
+ * whose type is unknown here (a newer server's), which is skipped. Whenever the socket closes, the channel reconnects
  * with exponential backoff and jitter (slowly after 4001 unauthorized), and the intercept
  * keeps enforcing from the cache meanwhile.
  */
 export class ControlChannel extends EventEmitter<ChannelEvents> {
   readonly url: string;
+  /** Well-formed frames of a type this sidecar does not know (sent by a newer server), skipped. */
+  ignoredFrames = 0;
+  readonly #ignoredTypes = new Set<string>();
   #ws: WebSocket | undefined;
   #state: ChannelState = 'idle';
   #attempt = 0;
@@ -366,6 +370,20 @@ export class ControlChannel extends EventEmitter<ChannelEvents> {
     }
     const parsed = ServerFrame.safeParse(raw);
     if (!parsed.success) {
+      const type = unknownFrameType(raw);
+      if (type !== undefined) {
+        // A newer server may send kinds of frame this sidecar does not know yet (deliveries,
+        // config): skipping them keeps the blacklist in sync instead of reconnecting forever.
+        this.ignoredFrames++;
+        if (!this.#ignoredTypes.has(type)) {
+          this.#ignoredTypes.add(type);
+          this.#log.warn(
+            { frame_type: type },
+            'ignoring a control frame type this sidecar does not know',
+          );
+        }
+        return;
+      }
       this.#protocolError(ws, describeBadFrame(raw, parsed.error));
       return;
     }
@@ -540,6 +558,16 @@ function closeReason(message: string): string {
   let s = message;
   while (Buffer.byteLength(s) > 123) s = s.slice(0, -1);
   return s;
+}
+
+/** The `type` of a well-formed current-version frame whose type this sidecar does not know. */
+function unknownFrameType(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const f = raw as { v?: unknown; type?: unknown };
+  if (f.v !== CONTROL_PROTOCOL_VERSION || typeof f.type !== 'string') return undefined;
+  if (!/^[a-z][a-z0-9_.]{0,63}$/.test(f.type)) return undefined;
+  const known = ServerFrame.options.map((o) => o.shape.type.value) as string[];
+  return known.includes(f.type) ? undefined : f.type;
 }
 
 function describeBadFrame(
