@@ -365,18 +365,7 @@ export class Blacklist {
     })();
     // Staged: mirror it (a repeated key replaces, as INSERT OR REPLACE did).
     const index = staging.index;
-    for (const e of entries) {
-      const byUser = userMap(index, e.platform);
-      const before = byUser.size;
-      byUser.set(e.platform_user_id, {
-        id: e.id,
-        platform: e.platform,
-        platform_user_id: e.platform_user_id,
-        reason: e.reason,
-        expires_at: e.expires_at,
-      });
-      staging.count += byUser.size - before;
-    }
+    for (const e of entries) staging.count += putEntry(index, e);
     staging.received += entries.length;
   }
 
@@ -485,17 +474,7 @@ export class Blacklist {
     const index = this.#index;
     for (const ch of changes) {
       if (ch.op === 'upsert') {
-        const e = ch.entry;
-        const byUser = userMap(index, e.platform);
-        const before = byUser.size;
-        byUser.set(e.platform_user_id, {
-          id: e.id,
-          platform: e.platform,
-          platform_user_id: e.platform_user_id,
-          reason: e.reason,
-          expires_at: e.expires_at,
-        });
-        this.#count += byUser.size - before;
+        this.#count += putEntry(index, ch.entry);
       } else {
         const byUser = index.get(ch.platform);
         if (byUser?.delete(ch.platform_user_id)) this.#count--;
@@ -513,6 +492,29 @@ export class Blacklist {
 }
 
 /** The platform's map in the index, created when the first entry of the platform arrives. */
+/** Puts `e` in the index (replacing the same user's entry); 1 when it is a new user, else 0. */
+function putEntry(
+  index: Index,
+  e: {
+    id: string;
+    platform: string;
+    platform_user_id: string;
+    reason: string | null;
+    expires_at: number | null;
+  },
+): number {
+  const byUser = userMap(index, e.platform);
+  const before = byUser.size;
+  byUser.set(e.platform_user_id, {
+    id: e.id,
+    platform: e.platform,
+    platform_user_id: e.platform_user_id,
+    reason: e.reason,
+    expires_at: e.expires_at,
+  });
+  return byUser.size - before;
+}
+
 function userMap(index: Index, platform: string): Map<string, CachedEntry> {
   let byUser = index.get(platform);
   if (byUser === undefined) {
