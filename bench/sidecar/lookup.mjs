@@ -1,6 +1,7 @@
-// (a) Blacklist lookup: the sidecar's real `Blacklist.lookup` (Map probe + expiry check, from
-// packages/sidecar/dist) at 10k / 100k / 1M entries, beside a bare Set and beside Redis
-// SISMEMBER on the local Redis (one-at-a-time round trips and pipelined).
+// (a) Blacklist lookup: the sidecar's real `Blacklist.lookup` (flat hash-table probe + expiry
+// check, from packages/sidecar/dist) at 10k / 100k / 1M entries, beside a bare Set, beside the
+// index it replaced (platform → Map of user → entry) and beside Redis SISMEMBER on the local
+// Redis (one-at-a-time round trips and pipelined).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -158,7 +159,7 @@ export async function runLookup({
           missU[i] = String(3_000_000_000 + Math.floor(r() * 1e9));
         }
         const set = new Set();
-        const nested = new Map(); // what-if: platform → (user → entry), no key string per probe
+        const nested = new Map(); // the previous index: platform → (user → entry)
         for (let i = 0; i < n; i++) {
           const e = entryAt(i, n, now);
           set.add(`${e.platform}\0${e.platform_user_id}`);

@@ -1,6 +1,7 @@
 import { type BlacklistChange, blacklistChecksum, type SyncEntry } from '@astrdesk/protocol';
 import type { Logger } from 'pino';
 import { openSqlite, type SqliteDb } from '../infra/sqlite.js';
+import { EntryTable } from './table.js';
 
 /** What the intercept needs of an entry. */
 export interface CachedEntry {
@@ -54,12 +55,8 @@ type Row = [
   expires_at: number | null,
 ];
 
-/**
- * The in-memory index: platform → (user id → entry). Two probes instead of one on a key
- * string built per lookup: building and hashing `platform + "\0" + user_id` cost more than the
- * probes themselves, while the strings the intercept passes in (from JSON.parse) hash once.
- */
-type Index = Map<string, Map<string, CachedEntry>>;
+/** The in-memory index: (platform, user id) → entry, a flat hash table (see table.ts). */
+type Index = EntryTable<CachedEntry>;
 
 /** Rows read per query while the index fills (one synchronous read each). */
 const FILL_PAGE_ROWS = 1024;
@@ -87,16 +84,13 @@ const FILL_TURN_MS = 4;
  */
 export class Blacklist {
   readonly db: SqliteDb;
-  #index: Index = new Map();
-  #count = 0;
+  #index: Index = new EntryTable();
   #revision = 0;
   /**
    * A snapshot being received: staged in SQLite and, alongside, in the index that replaces the
    * live one at the end (built as chunks arrive instead of reading a million rows back).
    */
-  #staging:
-    | { revision: number; total: number; received: number; index: Index; count: number }
-    | undefined;
+  #staging: { revision: number; total: number; received: number; index: Index } | undefined;
   #loaded = false;
   /** The index holds every entry (lookups use it rather than SQLite). */
   #indexed = false;
@@ -211,23 +205,15 @@ export class Blacklist {
           ? first.all(FILL_PAGE_ROWS)
           : next.all(after[0], after[1], FILL_PAGE_ROWS)
       ) as Row[];
+      // Sized once for the whole table (deltas during the fill may still grow it).
+      if (after === undefined && this.#index.size === 0) this.#index = new EntryTable(this.size);
       const index = this.#index;
-      let byUser: Map<string, CachedEntry> | undefined;
       let platform = '';
       for (const r of rows) {
-        if (r[0] !== platform || byUser === undefined) {
-          platform = r[0];
-          byUser = userMap(index, platform);
-        }
-        const before = byUser.size;
-        byUser.set(r[1], {
-          id: r[2],
-          platform,
-          platform_user_id: r[1],
-          reason: r[3],
-          expires_at: r[4],
-        });
-        this.#count += byUser.size - before;
+        // One string per platform, shared by its entries.
+        if (r[0] !== platform) platform = r[0];
+        const e = { id: r[2], platform, platform_user_id: r[1], reason: r[3], expires_at: r[4] };
+        index.set(e);
       }
       const last = rows.at(-1);
       if (last) after = [last[0], last[1]];
@@ -238,7 +224,7 @@ export class Blacklist {
       this.#sqliteCount = undefined;
       this.#resolveIndexed();
       this.#log?.info(
-        { entries: this.#count, ms: Math.round(performance.now() - started) },
+        { entries: this.#index.size, ms: Math.round(performance.now() - started) },
         'blacklist index loaded',
       );
     };
@@ -282,7 +268,7 @@ export class Blacklist {
   }
   /** Entries held, expired ones included (they stop blocking at lookup time). */
   get size(): number {
-    if (this.#indexed) return this.#count;
+    if (this.#indexed) return this.#index.size;
     this.#sqliteCount ??= this.db.prepare('SELECT count(*) FROM blacklist').pluck().get() as number;
     return this.#sqliteCount;
   }
@@ -307,12 +293,11 @@ export class Blacklist {
 
   /** The hot path: the entry blocking this user now, if any. Expiry is checked here. */
   lookup(platform: string, userId: string, now?: number): CachedEntry | undefined {
-    const e = this.#indexed
-      ? this.#index.get(platform)?.get(userId)
-      : this.#probe(platform, userId);
-    if (e === undefined) return undefined;
     // The clock is read only for an entry that can expire (a Date.now() costs as much as the
     // probe itself): misses and permanent entries do not need it.
+    if (this.#indexed) return this.#index.get(platform, userId, now ?? this.#now);
+    const e = this.#probe(platform, userId);
+    if (e === undefined) return undefined;
     if (e.expires_at !== null && e.expires_at <= (now ?? this.#now())) return undefined;
     return e;
   }
@@ -334,7 +319,7 @@ export class Blacklist {
       )
         .map(toEntry)
         .values();
-    return indexValues(this.#index);
+    return this.#index.values();
   }
 
   /** {@link blacklistChecksum} of the held set, comparable with the server's. */
@@ -351,7 +336,7 @@ export class Blacklist {
   /** Starts receiving a snapshot into the staging table (dropping any half-received one). */
   beginSnapshot(revision: number, total: number): void {
     this.db.prepare('DELETE FROM blacklist_staging').run();
-    this.#staging = { revision, total, received: 0, index: new Map(), count: 0 };
+    this.#staging = { revision, total, received: 0, index: new EntryTable(total) };
   }
 
   /** Stages one chunk. The live set is untouched until {@link finishSnapshot}. */
@@ -365,7 +350,7 @@ export class Blacklist {
     })();
     // Staged: mirror it (a repeated key replaces, as INSERT OR REPLACE did).
     const index = staging.index;
-    for (const e of entries) staging.count += putEntry(index, e);
+    for (const e of entries) putEntry(index, e);
     staging.received += entries.length;
   }
 
@@ -385,8 +370,9 @@ export class Blacklist {
         reason: `snapshot_end revision ${revision} differs from snapshot_begin revision ${staging.revision}`,
       };
     }
-    const { index, count } = staging;
-    const staged = blacklistChecksum(indexValues(index));
+    const { index } = staging;
+    const count = index.size;
+    const staged = blacklistChecksum(index.values());
     if (staged !== checksum.toLowerCase()) {
       this.db.prepare('DELETE FROM blacklist_staging').run();
       return {
@@ -410,7 +396,6 @@ export class Blacklist {
     // The new index is complete: a background fill of the old set stops here.
     this.#fillGeneration++;
     this.#index = index;
-    this.#count = count;
     this.#sqliteCount = undefined;
     if (!this.#indexed) {
       this.#indexed = true;
@@ -474,11 +459,8 @@ export class Blacklist {
     const index = this.#index;
     for (const ch of changes) {
       if (ch.op === 'upsert') {
-        this.#count += putEntry(index, ch.entry);
-      } else {
-        const byUser = index.get(ch.platform);
-        if (byUser?.delete(ch.platform_user_id)) this.#count--;
-      }
+        putEntry(index, ch.entry);
+      } else index.delete(ch.platform, ch.platform_user_id);
     }
     this.#revision = revision;
     this.lastSyncAt = now;
@@ -491,8 +473,7 @@ export class Blacklist {
   }
 }
 
-/** The platform's map in the index, created when the first entry of the platform arrives. */
-/** Puts `e` in the index (replacing the same user's entry); 1 when it is a new user, else 0. */
+/** Puts a copy of `e` in the index, replacing the same user's entry. */
 function putEntry(
   index: Index,
   e: {
@@ -502,30 +483,15 @@ function putEntry(
     reason: string | null;
     expires_at: number | null;
   },
-): number {
-  const byUser = userMap(index, e.platform);
-  const before = byUser.size;
-  byUser.set(e.platform_user_id, {
+): void {
+  const entry: CachedEntry = {
     id: e.id,
     platform: e.platform,
     platform_user_id: e.platform_user_id,
     reason: e.reason,
     expires_at: e.expires_at,
-  });
-  return byUser.size - before;
-}
-
-function userMap(index: Index, platform: string): Map<string, CachedEntry> {
-  let byUser = index.get(platform);
-  if (byUser === undefined) {
-    byUser = new Map();
-    index.set(platform, byUser);
-  }
-  return byUser;
-}
-
-function* indexValues(index: Index): IterableIterator<CachedEntry> {
-  for (const byUser of index.values()) yield* byUser.values();
+  };
+  index.set(entry);
 }
 
 function toEntry(r: Row): CachedEntry {
