@@ -293,17 +293,22 @@ export function entryId(i) {
   return `bl_01JD3Y0M5Q${s}`;
 }
 export const DAY = 86_400_000;
+/** A WeChat-openid-shaped id (28 characters, letters and digits), ascending in `i`. */
+export function wechatOpenId(i) {
+  return `o${i.toString(36).padStart(9, '0')}Kq7dLpZ2mN4vB9xC1wE`;
+}
 /**
  * The i-th of n synthetic entries: 70 % qq, 20 % wechat, 10 % telegram (in blocks, so
- * (platform, user) is ascending in i); 10-digit user ids; a third with a reason; a fifth
- * expiring in 30 days (still active).
+ * (platform, user) is ascending in i); 10-digit user ids on qq and telegram, 28-character
+ * openid-like ids on wechat ({@link wechatOpenId}); a third with a reason; a fifth expiring in
+ * 30 days (still active).
  */
 export function entryAt(i, n, now) {
   const platform = i < n * 0.7 ? 'qq' : i < n * 0.9 ? 'wechat' : 'telegram';
   return {
     id: entryId(i),
     platform,
-    platform_user_id: String(1_000_000_000 + i),
+    platform_user_id: platform === 'wechat' ? wechatOpenId(i) : String(1_000_000_000 + i),
     reason: i % 3 === 0 ? 'spam' : null,
     expires_at: i % 5 === 0 ? now + 30 * DAY : null,
   };

@@ -9,6 +9,7 @@ import {
   buildSidecarDataDir,
   entryAt,
   importSidecar,
+  wechatOpenId,
   load,
   log,
   nowNs,
@@ -145,18 +146,29 @@ export async function runLookup({
           await bl.whenIndexed();
           whileLoading.index_fill_ms = round((nowNs() - tl) / 1e6, 1);
         }
-        // Queries: hits are random existing entries; misses are users that are not listed.
+        // Queries: hits are random existing entries; misses are users that are not listed, with
+        // ids of the platform's shape. The text-id queries hit and miss wechat's openid-like ids
+        // only (the table fingerprints those and confirms a match on the strings).
         const r = rng(n);
         const hitP = new Array(Q);
         const hitU = new Array(Q);
         const missP = new Array(Q);
         const missU = new Array(Q);
+        const textP = new Array(Q).fill('wechat');
+        const textHitU = new Array(Q);
+        const textMissU = new Array(Q);
+        const unlistedOpenId = () => wechatOpenId(n + Math.floor(r() * 1e12));
         for (let i = 0; i < Q; i++) {
           const e = entryAt(Math.floor(r() * n), n, now);
           hitP[i] = e.platform;
           hitU[i] = e.platform_user_id;
           missP[i] = e.platform;
-          missU[i] = String(3_000_000_000 + Math.floor(r() * 1e9));
+          missU[i] =
+            e.platform === 'wechat'
+              ? unlistedOpenId()
+              : String(3_000_000_000 + Math.floor(r() * 1e9));
+          textHitU[i] = entryAt(Math.floor(n * (0.7 + 0.2 * r())), n, now).platform_user_id;
+          textMissU[i] = unlistedOpenId();
         }
         const set = new Set();
         const nested = new Map(); // the previous index: platform → (user → entry)
@@ -190,6 +202,8 @@ export async function runLookup({
             ['set_prebuilt_key_miss', viaSetPrebuilt, missP, missK],
             ['nested_map_hit', viaNested, hitP, hitU],
             ['nested_map_miss', viaNested, missP, missU],
+            ['lookup_text_hit', viaLookup, textP, textHitU],
+            ['lookup_text_miss', viaLookup, textP, textMissU],
           ].map(([name, fn, P, U]) => ({ name, fn, P, U })),
           REPS,
         );

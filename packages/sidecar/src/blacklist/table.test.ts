@@ -38,7 +38,7 @@ function rng(seed: number): () => number {
 const NOW = 1_800_000_000_000;
 
 describe('EntryTable', () => {
-  it('keeps platform and user id apart, exactly, for packed and fingerprinted keys', () => {
+  it('keeps platform and user id apart, exactly, for packed numeric ids and for the rest', () => {
     const t = new EntryTable<E>();
     const keys: [string, string][] = [
       ['qq', '10001'],
@@ -47,7 +47,7 @@ describe('EntryTable', () => {
       ['telegram', '10001'], // same id, other platform
       ['discord', '1234567890123456789'], // 19 digits (packed: top chunk)
       ['discord', '1234567890123456789012'], // 22: the longest packed
-      ['discord', '12345678901234567890123'], // 23: fingerprinted
+      ['discord', '12345678901234567890123'], // 23: too long to pack
       ['wechat', 'wxid_abc'],
       ['wechat', 'wxid_abd'],
       ['line', 'U4af4980629'],
@@ -153,7 +153,7 @@ describe('EntryTable', () => {
     );
   });
 
-  it('stays exact when more than 255 platforms exhaust the packed codes', () => {
+  it('stays exact when more than 255 platforms use up the packed codes', () => {
     const t = new EntryTable<E>();
     for (let i = 0; i < 300; i++) t.set(entry(`p${i}`, '12345', `v${i}`, null));
     for (let i = 0; i < 300; i++) expect(val(t.get(`p${i}`, '12345', NOW))).toBe(`v${i}`);

@@ -1,26 +1,26 @@
 /**
- * The sidecar's in-memory blacklist index: an open-addressing hash table over one
- * `Int32Array`, keyed on (platform, user id), holding one value per key.
+ * The sidecar's in-memory blacklist index, keyed on (platform, user id), one entry per key.
  *
- * Why not a `Map`: at a million entries a `Map` probe walks three or four heap objects (bucket,
- * chain entry, key string, its characters), each a likely cache and TLB miss, which put a lookup
- * at 300–550 ns on the benchmark machine. Here a probe reads one 12-byte slot of a flat array:
+ * Why not just a `Map`: at a million entries a `Map` probe walks three or four heap objects
+ * (bucket, chain entry, key string, its characters), each a likely cache and TLB miss, which
+ * put a lookup at 300–550 ns on the benchmark machine. Most platforms AstrBot serves give
+ * numeric user ids (QQ, Telegram, Discord, KOOK, …), and those fit in a slot of a flat array:
  *
- * - A numeric user id of up to 22 digits (QQ, Telegram, Discord, KOOK, …) whose platform has
- *   one of the first 255 platform codes is **packed exactly** into the slot's three words
- *   (length, platform code and the digits in chunks), so equal words mean equal keys and a hit
- *   needs no string comparison.
- * - Any other key (letters, longer ids, more platforms) is stored as a fingerprint (two 32-bit
- *   hashes) and confirmed on a fingerprint match by comparing the stored key's strings, so the
- *   table is exact for every key; only those hits pay for the extra reads.
+ * - A user id of 1–22 ASCII digits, on a platform among the first 255 the table has seen, is
+ *   **packed exactly** into three 32-bit words (digit count, platform code, the digits in
+ *   chunks) in an open-addressing table over one `Int32Array`. Equal words mean equal keys, so
+ *   a probe reads one 12-byte slot and compares no string.
+ * - Every other key (letters, longer ids) goes to a `Map` per platform, which hashes strings
+ *   natively; a fingerprint table in JS would hash them slower and then still have to compare
+ *   the strings.
  *
- * Expiry times sit in a parallel `Float64Array`, read only for values that can expire (a flag
- * bit in the slot). Deletion shifts the following cluster back (no tombstones), so a lookup
- * never scans more than the current cluster.
+ * Expiry times of packed entries sit in a parallel `Float64Array`, read only for entries that
+ * can expire (a flag bit in the slot). Deletion shifts the following cluster back (no
+ * tombstones), so a probe never scans past the end of its cluster.
  *
  * @example
  * const t = new EntryTable();
- * t.set({ id: 'bl_1', platform: 'qq', platform_user_id: '10001', expires_at: null });
+ * t.set({ platform: 'qq', platform_user_id: '10001', expires_at: null });
  * t.get('qq', '10001', Date.now()); // → that entry
  * t.get('telegram', '10001', Date.now()); // → undefined
  */
@@ -28,10 +28,14 @@ export class EntryTable<V extends TableEntry = TableEntry> {
   /** Three words per slot; word 0 is 0 for an empty slot. */
   #words: Int32Array;
   #expires: Float64Array;
-  /** The entry of each slot; its key strings confirm a fingerprint match. */
+  /** The entry of each slot. */
   #values: (V | undefined)[];
   #capacity: number;
-  #size = 0;
+  /** Entries in the packed table. */
+  #packed = 0;
+  /** Keys that do not pack: platform → user id → entry. */
+  readonly #other = new Map<string, Map<string, V>>();
+  #otherSize = 0;
   /** Platform string → code 1…255 used by packed keys (assigned on first insert). */
   readonly #codes = new Map<string, number>();
 
@@ -44,15 +48,20 @@ export class EntryTable<V extends TableEntry = TableEntry> {
   }
 
   get size(): number {
-    return this.#size;
+    return this.#packed + this.#otherSize;
   }
 
   /**
-   * The value for (platform, user id) unless it has expired at `now` (an expiry equal to `now`
-   * counts as expired). `now` is read only when the value can expire.
+   * The entry for (platform, user id) unless it has expired at `now` (an expiry equal to `now`
+   * counts as expired). `now` is read only when the entry can expire.
    */
   get(platform: string, userId: string, now: number | (() => number)): V | undefined {
-    const slot = this.#find(this.#codes.get(platform) ?? 0, platform, userId);
+    if (!packKey(this.#codes.get(platform) ?? 0, userId)) {
+      const e = this.#other.get(platform)?.get(userId);
+      if (e === undefined || e.expires_at === null) return e;
+      return e.expires_at > (typeof now === 'number' ? now : now()) ? e : undefined;
+    }
+    const slot = this.#find();
     if (slot < 0) return undefined;
     if (this.#words[slot * 3]! & FLAG_EXPIRES) {
       const at = typeof now === 'number' ? now : now();
@@ -63,33 +72,50 @@ export class EntryTable<V extends TableEntry = TableEntry> {
 
   /** Whether the key is present, expired or not. */
   has(platform: string, userId: string): boolean {
-    return this.#find(this.#codes.get(platform) ?? 0, platform, userId) >= 0;
+    if (!packKey(this.#codes.get(platform) ?? 0, userId))
+      return this.#other.get(platform)?.has(userId) ?? false;
+    return this.#find() >= 0;
   }
 
   /**
    * Puts the entry under its (platform, user id), replacing that key's previous entry. Its
-   * `expires_at` (epoch milliseconds, or null) is copied into the table: change an entry by
-   * setting a new object. Returns 1 when the key is new, else 0.
+   * `expires_at` is read now: change an entry by setting a new object. Returns 1 when the key
+   * is new, else 0.
    */
   set(value: V): 0 | 1 {
     const platform = value.platform;
     const userId = value.platform_user_id;
-    const expiresAt = value.expires_at;
+    if (!packKey(this.#codeFor(platform), userId)) {
+      let byUser = this.#other.get(platform);
+      if (byUser === undefined) {
+        byUser = new Map();
+        this.#other.set(platform, byUser);
+      }
+      const before = byUser.size;
+      byUser.set(userId, value);
+      const added = byUser.size - before;
+      this.#otherSize += added;
+      return added as 0 | 1;
+    }
     // Grown first: the slot #find leaves in HOME belongs to the current arrays.
-    if (this.#size + 1 > this.#capacity * MAX_LOAD) this.#grow();
-    let slot = this.#find(this.#codeFor(platform), platform, userId);
+    if (this.#packed + 1 > this.#capacity * MAX_LOAD) this.#grow();
+    let slot = this.#find();
     let added: 0 | 1 = 0;
     if (slot < 0) {
-      // #find left the key's words and the empty slot that ended its probe behind.
-      slot = this.#insertWords(K0, K1, K2, HOME);
-      this.#size++;
+      // #find left the empty slot that ended its probe behind.
+      slot = HOME;
+      const w = slot * 3;
+      this.#words[w] = K0;
+      this.#words[w + 1] = K1;
+      this.#words[w + 2] = K2;
+      this.#packed++;
       added = 1;
     }
     const w = slot * 3;
-    if (expiresAt === null) this.#words[w] = this.#words[w]! & ~FLAG_EXPIRES;
+    if (value.expires_at === null) this.#words[w] = this.#words[w]! & ~FLAG_EXPIRES;
     else {
       this.#words[w] = this.#words[w]! | FLAG_EXPIRES;
-      this.#expires[slot] = expiresAt;
+      this.#expires[slot] = value.expires_at;
     }
     this.#values[slot] = value;
     return added;
@@ -97,27 +123,32 @@ export class EntryTable<V extends TableEntry = TableEntry> {
 
   /** Removes the key; true when it was present. */
   delete(platform: string, userId: string): boolean {
-    const slot = this.#find(this.#codes.get(platform) ?? 0, platform, userId);
+    if (!packKey(this.#codes.get(platform) ?? 0, userId)) {
+      const removed = this.#other.get(platform)?.delete(userId) ?? false;
+      if (removed) this.#otherSize--;
+      return removed;
+    }
+    const slot = this.#find();
     if (slot < 0) return false;
     this.#removeSlot(slot);
-    this.#size--;
+    this.#packed--;
     return true;
   }
 
-  /** Every value (expired ones included), in slot order. */
+  /** Every entry (expired ones included). */
   *values(): IterableIterator<V> {
     const words = this.#words;
     for (let s = 0; s < this.#capacity; s++) if (words[s * 3] !== 0) yield this.#values[s]!;
+    for (const byUser of this.#other.values()) yield* byUser.values();
   }
 
   // ---- internals ----------------------------------------------------------------------------
 
   /**
-   * The slot holding the key, or -1. Either way leaves the key's words in K0–K2 and, when
-   * absent, the empty slot that ends its probe in HOME (for an insert right after).
+   * The slot holding the key that {@link packKey} just packed into K0–K2, or -1; when absent,
+   * the empty slot that ends its probe is left in HOME (for an insert right after).
    */
-  #find(code: number, platform: string, userId: string): number {
-    keyWords(code, platform, userId);
+  #find(): number {
     const words = this.#words;
     const cap = this.#capacity;
     const k0 = K0;
@@ -131,24 +162,10 @@ export class EntryTable<V extends TableEntry = TableEntry> {
         HOME = s;
         return -1;
       }
-      if ((w0 & ~FLAG_EXPIRES) === k0 && words[w + 1] === k1 && words[w + 2] === k2) {
-        // Packed keys are exact; a fingerprint match is confirmed on the strings.
-        if (k0 & FLAG_PACKED) return s;
-        const e = this.#values[s]!;
-        if (e.platform_user_id === userId && e.platform === platform) return s;
-      }
+      if ((w0 & ~FLAG_EXPIRES) === k0 && words[w + 1] === k1 && words[w + 2] === k2) return s;
       s = s + 1 === cap ? 0 : s + 1;
     }
     throw new Error('EntryTable: no empty slot (load factor invariant broken)');
-  }
-
-  /** Writes key words into the free slot `s` and returns it. */
-  #insertWords(k0: number, k1: number, k2: number, s: number): number {
-    const w = s * 3;
-    this.#words[w] = k0;
-    this.#words[w + 1] = k1;
-    this.#words[w + 2] = k2;
-    return s;
   }
 
   /**
@@ -211,7 +228,9 @@ export class EntryTable<V extends TableEntry = TableEntry> {
       const w2 = old.words[s * 3 + 2]!;
       let t = home(w0 & ~FLAG_EXPIRES, w1, w2, cap);
       while (this.#words[t * 3] !== 0) t = t + 1 === cap ? 0 : t + 1;
-      this.#insertWords(w0, w1, w2, t);
+      this.#words[t * 3] = w0;
+      this.#words[t * 3 + 1] = w1;
+      this.#words[t * 3 + 2] = w2;
       this.#expires[t] = old.expires[s]!;
       this.#values[t] = old.values[s];
     }
@@ -219,8 +238,8 @@ export class EntryTable<V extends TableEntry = TableEntry> {
 
   /**
    * The platform's code for packed keys, assigned on its first insert and kept for the
-   * table's life, so a key is always encoded the same way (0 once all 255 are taken: that
-   * platform's keys are fingerprinted, also for good).
+   * table's life, so a key always goes to the same place (0 once all 255 are taken: that
+   * platform's keys then all go to the Map, for good).
    */
   #codeFor(platform: string): number {
     let code = this.#codes.get(platform);
@@ -240,16 +259,15 @@ export interface TableEntry {
   expires_at: number | null;
 }
 
-// Slot word 0 (never 0 when used): bit 0 used, bit 1 packed, bit 2 can expire; for a packed key
-// bits 3–7 the digit count, 8–15 the platform code, 16–29 the leading (up to 4) digits; for a
-// fingerprinted key bits 3–31 are hash bits. Words 1 and 2: the 9-digit chunks, or hash words.
+// Slot word 0 (never 0 when used): bit 0 used, bit 1 can expire, bits 2–6 the digit count, 7–14
+// the platform code, 15–28 the leading (up to 4) digits. Words 1 and 2: the next two 9-digit
+// chunks (each < 2^30).
 const FLAG_USED = 1;
-const FLAG_PACKED = 2;
-const FLAG_EXPIRES = 4;
+const FLAG_EXPIRES = 2;
 const MAX_LOAD = 0.7;
 const MIN_CAPACITY = 16;
 
-/** Scratch output of {@link keyWords} and of `#find` (one thread; no allocation per probe). */
+/** Scratch output of {@link packKey} and of `#find` (one thread; no allocation per probe). */
 let K0 = 0;
 let K1 = 0;
 let K2 = 0;
@@ -262,52 +280,28 @@ function capacityFor(expected: number): number {
 }
 
 /**
- * Computes the slot words of a key into K0–K2: packed when the user id is 1–22 ASCII digits
- * and the platform has a code, else a fingerprint of the platform and user id.
+ * Packs a key into K0–K2 when the user id is 1–22 ASCII digits and the platform has a code;
+ * false (and K0–K2 unspecified) otherwise.
  */
-function keyWords(code: number, platform: string, userId: string): void {
+function packKey(code: number, userId: string): boolean {
   const n = userId.length;
-  if (code !== 0 && n > 0 && n <= 22) {
-    // Digits from the right: the last 9 into K2, the 9 before into K1, the rest (≤ 4) into top.
-    let lo = 0;
-    let mid = 0;
-    let top = 0;
-    let i = 0;
-    for (; i < n; i++) {
-      const d = userId.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) break;
-      const fromEnd = n - i; // 22…1
-      if (fromEnd > 18) top = top * 10 + d;
-      else if (fromEnd > 9) mid = mid * 10 + d;
-      else lo = lo * 10 + d;
-    }
-    if (i === n) {
-      K0 = FLAG_USED | FLAG_PACKED | (n << 3) | (code << 8) | (top << 16);
-      K1 = mid;
-      K2 = lo;
-      return;
-    }
-  }
-  let a = 0x811c9dc5;
-  let b = 0x2545f491;
-  for (let i = 0; i < platform.length; i++) {
-    const c = platform.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  // The separator keeps ("ab", "c") and ("a", "bc") apart.
-  a = Math.imul(a ^ 0x10000, 0x01000193);
-  b = Math.imul(b ^ 0x10000, 0x5bd1e995);
+  if (code === 0 || n === 0 || n > 22) return false;
+  // Digits from the right: the last 9 into K2, the 9 before into K1, the rest (≤ 4) into top.
+  let lo = 0;
+  let mid = 0;
+  let top = 0;
   for (let i = 0; i < n; i++) {
-    const c = userId.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
+    const d = userId.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    const fromEnd = n - i; // 22…1
+    if (fromEnd > 18) top = top * 10 + d;
+    else if (fromEnd > 9) mid = mid * 10 + d;
+    else lo = lo * 10 + d;
   }
-  a = fmix(a);
-  b = fmix(b ^ 0x9e3779b9);
-  K0 = FLAG_USED | (fmix(a ^ b) & ~7);
-  K1 = a;
-  K2 = b;
+  K0 = FLAG_USED | (n << 2) | (code << 7) | (top << 15);
+  K1 = mid;
+  K2 = lo;
+  return true;
 }
 
 /** Murmur3's finaliser: every input bit affects every output bit. */
