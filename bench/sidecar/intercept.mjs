@@ -39,6 +39,23 @@ const BODY = JSON.stringify({
   sent_at: '2026-01-01T10:00:00.000Z',
 });
 
+/**
+ * Node flags of the sidecar child. Investigation knobs (env): BENCH_SIDECAR_NODE_ARGS (extra
+ * flags, space-separated, e.g. `--max-semi-space-size=32`), BENCH_PROF_INTERVAL (µs between
+ * CPU-profile samples), BENCH_KEEP_PROFILES (a directory to keep the .cpuprofile files in).
+ */
+function sidecarNodeArgs(cfg) {
+  const extra = process.env.BENCH_SIDECAR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  if (!cfg.profileDir) return extra;
+  const interval = process.env.BENCH_PROF_INTERVAL;
+  return [
+    ...extra,
+    '--cpu-prof',
+    `--cpu-prof-dir=${cfg.profileDir}`,
+    ...(interval ? [`--cpu-prof-interval=${interval}`] : []),
+  ];
+}
+
 function cannon(url, connections, seconds) {
   return new Promise((resolve, reject) => {
     const lat = [];
@@ -153,23 +170,22 @@ export async function runIntercept({
         cfg.variant === 'no_outbox_write'
           ? path.join(HERE, 'children', 'sidecar-no-outbox.mjs')
           : SIDECAR_CLI;
-      const sc = spawnNode(
-        [...(cfg.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.profileDir}`] : []), entry],
-        {
-          env: {
-            ASTRDESK_SERVER_URL:
-              cfg.variant === 'no_drain' ? `http://127.0.0.1:${await freePort()}` : ingest.msg.url,
-            ASTRDESK_INSTANCE_TOKEN: 'adi_bench_0000000000000000000000',
-            SIDECAR_API_TOKEN: TOKEN,
-            SIDECAR_PORT: String(port),
-            SIDECAR_DATA_DIR: dir,
-            SIDECAR_OUTBOX_SYNC: cfg.SIDECAR_OUTBOX_SYNC,
-            LOG_LEVEL: cfg.LOG_LEVEL,
-          },
-          // stdout (pino, one line per request at LOG_LEVEL=info) → /dev/null
-          stdio: ['ignore', 'ignore', 'inherit'],
+      const sc = spawnNode([...sidecarNodeArgs(cfg), entry], {
+        env: {
+          ASTRDESK_SERVER_URL:
+            cfg.variant === 'no_drain' ? `http://127.0.0.1:${await freePort()}` : ingest.msg.url,
+          ASTRDESK_INSTANCE_TOKEN: 'adi_bench_0000000000000000000000',
+          SIDECAR_API_TOKEN: TOKEN,
+          SIDECAR_PORT: String(port),
+          SIDECAR_DATA_DIR: dir,
+          SIDECAR_OUTBOX_SYNC: cfg.SIDECAR_OUTBOX_SYNC,
+          LOG_LEVEL: cfg.LOG_LEVEL,
+          // what-ifs: more sidecar settings for one config
+          ...cfg.env,
         },
-      );
+        // stdout (pino, one line per request at LOG_LEVEL=info) → /dev/null
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
       const exited = new Promise((r) => sc.once('exit', r));
       const url = `http://127.0.0.1:${port}`;
       try {
@@ -292,6 +308,14 @@ export async function runIntercept({
             inclusive_sidecar_functions: s.inclusive_server_functions.slice(0, 20),
           };
         }
+        if (process.env.BENCH_KEEP_PROFILES)
+          fs.cpSync(
+            cfg.profileDir,
+            path.join(process.env.BENCH_KEEP_PROFILES, `c${cfg.connections}`),
+            {
+              recursive: true,
+            },
+          );
         fs.rmSync(cfg.profileDir, { recursive: true, force: true });
       }
     }

@@ -9,13 +9,13 @@ import {
   buildSidecarDataDir,
   entryAt,
   importSidecar,
-  wechatOpenId,
   load,
   log,
   nowNs,
   round,
   summary,
   tmpDir,
+  wechatOpenId,
 } from './lib.mjs';
 
 const PREFIX = `astrdesk:bench:sidecar:${process.pid}:`;

@@ -30,6 +30,8 @@ export const ENV_DOCS: Record<string, string> = {
   SIDECAR_OUTBOX_BATCH_SIZE: 'Events per POST /v1/sidecar/events (default 500, at most 500)',
   SIDECAR_OUTBOX_FLUSH_MS:
     'Delay after a new outbox row before sending, to gather a batch (default 50)',
+  SIDECAR_OUTBOX_MIN_INTERVAL_MS:
+    'Least time between two sends of a batch that is not full (default 250); full batches go at once',
   SIDECAR_OUTBOX_INTERVAL_MS: 'How often the outbox is checked anyway (default 1000)',
   SIDECAR_OUTBOX_RETRY_MIN_MS: 'First retry delay after a failed send (default 500)',
   SIDECAR_OUTBOX_RETRY_MAX_MS:
@@ -78,6 +80,7 @@ export const ConfigSchema = z.object({
     .default('normal'),
   SIDECAR_OUTBOX_BATCH_SIZE: int(1, 500).default(500),
   SIDECAR_OUTBOX_FLUSH_MS: int(0, 60_000).default(50),
+  SIDECAR_OUTBOX_MIN_INTERVAL_MS: int(0, 60_000).default(250),
   SIDECAR_OUTBOX_INTERVAL_MS: int(10, 3_600_000).default(1000),
   SIDECAR_OUTBOX_RETRY_MIN_MS: int(1, 600_000).default(500),
   SIDECAR_OUTBOX_RETRY_MAX_MS: int(1, 3_600_000).default(60_000),

@@ -91,6 +91,7 @@ export async function startSidecar(
       synchronous: config.SIDECAR_OUTBOX_SYNC === 'full' ? 'FULL' : 'NORMAL',
       batchSize: config.SIDECAR_OUTBOX_BATCH_SIZE,
       flushMs: config.SIDECAR_OUTBOX_FLUSH_MS,
+      minIntervalMs: config.SIDECAR_OUTBOX_MIN_INTERVAL_MS,
       intervalMs: config.SIDECAR_OUTBOX_INTERVAL_MS,
       retryMinMs: config.SIDECAR_OUTBOX_RETRY_MIN_MS,
       retryMaxMs: config.SIDECAR_OUTBOX_RETRY_MAX_MS,

@@ -1,6 +1,10 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { SidecarEvent } from '@astrdesk/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type HttpPost, nodeHttpPost } from '../infra/http-client.js';
 import {
   FakeIngestServer,
   INSTANCE_TOKEN,
@@ -29,6 +33,7 @@ async function setup(over: Partial<OutboxOptions> = {}, ingest?: FakeIngestServe
     version: 'test',
     log: testLogger(),
     flushMs: 2,
+    minIntervalMs: 0,
     intervalMs: 30,
     retryMinMs: 5,
     retryMaxMs: 50,
@@ -78,6 +83,21 @@ describe('Outbox', () => {
     expect(outbox.depth).toBe(2);
   });
 
+  it('stores the payload as UTF-8 text, and sends exactly those bytes', async () => {
+    const { outbox, server } = await setup();
+    const text = '我想申请退款 ✓ \u{1F600} "quoted" \\ end';
+    const id = await outbox.append('message.inbound', 's1', { ...inbound(1), text });
+    const [row] = outbox.rows();
+    expect(typeof row!.payload).toBe('string');
+    expect(JSON.parse(row!.payload).data.text).toBe(text);
+    expect(outbox.db.prepare('SELECT typeof(payload) FROM outbox').pluck().get()).toBe('text');
+    outbox.start();
+    await outbox.drain();
+    expect(server.accepted.map((e) => [e.id, (e.data as { text?: string }).text])).toEqual([
+      [id, text],
+    ]);
+  });
+
   it('delivers in order and deletes rows only after the 2xx', async () => {
     const { outbox, server } = await setup({ batchSize: 3 });
     outbox.start();
@@ -116,6 +136,36 @@ describe('Outbox', () => {
       );
       expect(got.map((e) => e.id)).toEqual([...got.map((e) => e.id)].sort());
     }
+  });
+
+  it('a server that accepts the connection but never answers times out; the rows stay', async () => {
+    const silent = http.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    });
+    const port = (silent.address() as AddressInfo).port;
+    const { outbox } = await setup({
+      serverUrl: `http://127.0.0.1:${port}`,
+      requestTimeoutMs: 100,
+    });
+    await outbox.append('message.inbound', 's1', inbound(1));
+    outbox.start();
+    await waitFor(() => outbox.stats.last_error === 'request timed out', { what: 'timeout' });
+    expect(outbox.depth).toBe(1);
+    expect(outbox.rows()[0]!.last_error).toBe('request timed out');
+  });
+
+  it('names the socket error when nothing listens', async () => {
+    const { outbox, server } = await setup();
+    await server.stop();
+    await outbox.append('message.inbound', 's1', inbound(1));
+    outbox.start();
+    await waitFor(() => outbox.stats.last_error?.includes('ECONNREFUSED') ?? false, {
+      what: 'ECONNREFUSED',
+    });
+    expect(outbox.depth).toBe(1);
   });
 
   it('retries 5xx and 429 with backoff and then delivers', async () => {
@@ -196,6 +246,87 @@ describe('Outbox', () => {
     again.start();
     await waitFor(() => again.depth === 0, { what: 'drained after restart' });
     expect(ctx.server.accepted.map((e) => e.id)).toEqual(ids);
+  });
+
+  it('never resends delivered rows that a crash left unpurged', async () => {
+    // The first POST reaches the server; every later one fails: 4 rows delivered, 8 waiting.
+    const real = nodeHttpPost();
+    let posts = 0;
+    const post: HttpPost = async (url, init) => {
+      if (++posts > 1)
+        throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return real(url, init);
+    };
+    const ctx = await setup({ purgeRows: 1_000_000, batchSize: 4, post });
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++)
+      ids.push(await ctx.outbox.append('message.inbound', 's', inbound(i)));
+    ctx.outbox.start();
+    await waitFor(() => posts > 1 && ctx.outbox.stats.send_failures > 0, { what: 'a failed POST' });
+    expect(ctx.outbox.depth).toBe(8);
+    expect(ctx.outbox.rows().map((r) => r.id)).toEqual(ids.slice(4));
+    // Delivered, not purged: the 4 rows are still in the table.
+    expect(ctx.outbox.db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(12);
+    // The files as kill -9 would leave them, opened by a new process.
+    const crash = path.join(path.dirname(ctx.file), 'crash.db');
+    for (const ext of ['', '-wal'])
+      if (fs.existsSync(ctx.file + ext)) fs.copyFileSync(ctx.file + ext, crash + ext);
+    const restarted = Outbox.open(crash, {
+      serverUrl: ctx.server.url,
+      token: INSTANCE_TOKEN,
+      version: 'test',
+      log: testLogger(),
+      flushMs: 2,
+    });
+    cleanups.push(() => restarted.close());
+    expect(restarted.depth).toBe(8);
+    restarted.start();
+    const next = await restarted.append('message.inbound', 's', inbound(99));
+    await waitFor(() => restarted.depth === 0, { what: 'drained after the restart' });
+    expect(ctx.server.accepted.map((e) => e.id)).toEqual([...ids, next]);
+    for (const n of ctx.server.deliveries.values()) expect(n).toBe(1);
+    // Emptied: only the row at the mark is kept, so a new seq can never fall below it.
+    expect(restarted.db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(1);
+    const after = await restarted.append('message.inbound', 's', inbound(100));
+    await waitFor(() => restarted.depth === 0, { what: 'one more delivered' });
+    expect(ctx.server.accepted.at(-1)?.id).toBe(after);
+  });
+
+  it('purges delivered rows in bulk once enough have built up', async () => {
+    const { outbox, server } = await setup({ purgeRows: 10, batchSize: 4 });
+    for (let i = 0; i < 30; i++) await outbox.append('message.inbound', 's', inbound(i));
+    outbox.start();
+    await waitFor(() => outbox.depth === 0, { what: 'drained' });
+    expect(server.accepted).toHaveLength(30);
+    // Batches of 4: purged after 12 and 24 delivered rows, and when the outbox ran empty.
+    expect(outbox.stats.purges).toBe(3);
+    expect(outbox.db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(1);
+    expect(outbox.rows()).toEqual([]);
+  });
+
+  it('under a stream, a batch that is not full waits minIntervalMs after the previous POST; a full one does not', async () => {
+    const { outbox, server } = await setup({ minIntervalMs: 1000, batchSize: 3 });
+    outbox.start();
+    const a = await outbox.append('message.inbound', 's', inbound(0));
+    await waitFor(() => server.accepted.length === 1, { what: 'first POST' });
+    const firstPostAt = performance.now();
+    // Appended right after a POST: they wait for the interval and then go together.
+    const partial = [
+      await outbox.append('message.inbound', 's', inbound(1)),
+      await outbox.append('message.inbound', 's', inbound(2)),
+    ];
+    await waitFor(() => server.accepted.length === 3, { what: 'second POST', timeoutMs: 10_000 });
+    expect(performance.now() - firstPostAt).toBeGreaterThanOrEqual(900);
+    // Three at once fill a batch: sent without waiting for the interval, in one POST.
+    const full = await Promise.all(
+      [1, 2, 3].map((i) => outbox.append('message.inbound', 's', inbound(10 + i))),
+    );
+    await waitFor(() => server.accepted.length === 6, { what: 'full batch', timeoutMs: 10_000 });
+    expect(server.batches.map((b) => b.map((e) => (e as { id: string }).id))).toEqual([
+      [a],
+      partial,
+      full,
+    ]);
   });
 
   it('a replayed batch (server got it, answer lost) is not duplicated on the receiver', async () => {

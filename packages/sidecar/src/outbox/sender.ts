@@ -1,4 +1,5 @@
 import pRetry, { AbortError } from 'p-retry';
+import type { HttpPost } from '../infra/http-client.js';
 
 export type SendOutcome =
   /** 2xx: the server has every event of the batch (new or replayed). */
@@ -16,18 +17,44 @@ const TRANSIENT = (s: number) => s === 408 || s === 425 || s === 429 || s >= 500
 class TransientError extends Error {}
 
 /**
- * Sends one batch to `POST /v1/sidecar/events`: `{"events":[...]}` built from the stored JSON
- * of each row (no re-serialisation). Network errors, timeouts, 408/429/5xx are retried a few
+ * Sends one batch ({@link batchBody}) to `POST /v1/sidecar/events`. Network errors, timeouts, 408/429/5xx are retried a few
  * times with exponential backoff and jitter (p-retry); what still fails comes back as
  * `retry_later` for the outbox's own, longer backoff.
  */
+/**
+ * The request body `{"events":[...]}` from the stored JSON of each row, copied from each
+ * row's UTF-8 bytes when it has them (encoded when it was appended, so no send encodes a
+ * whole 200 KB body at once on the event loop that answers intercepts).
+ */
+export function batchBody(rows: readonly { payload: string; bytes?: Buffer }[]): Buffer {
+  const parts: Buffer[] = [];
+  let size = BODY_OPEN.length + BODY_CLOSE.length + Math.max(0, rows.length - 1);
+  for (const r of rows) {
+    const b = r.bytes ?? Buffer.from(r.payload, 'utf8');
+    parts.push(b);
+    size += b.length;
+  }
+  const body = Buffer.allocUnsafe(size);
+  let at = BODY_OPEN.copy(body, 0);
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) body[at++] = COMMA;
+    at += parts[i]!.copy(body, at);
+  }
+  BODY_CLOSE.copy(body, at);
+  return body;
+}
+
+const BODY_OPEN = Buffer.from('{"events":[');
+const BODY_CLOSE = Buffer.from(']}');
+const COMMA = 0x2c;
+
 export async function sendBatch(
-  rows: readonly { payload: string }[],
+  body: Uint8Array,
   opts: {
-    url: string;
+    url: URL;
     token: string;
     version: string;
-    fetch: typeof fetch;
+    post: HttpPost;
     timeoutMs: number;
     retryMinMs: number;
     retryMaxMs: number;
@@ -36,38 +63,30 @@ export async function sendBatch(
     onRetry?: (error: string) => void;
   },
 ): Promise<SendOutcome> {
-  let body = '{"events":[';
-  for (let i = 0; i < rows.length; i++) body += (i > 0 ? ',' : '') + rows[i]!.payload;
-  body += ']}';
-  // Bytes, not the string: fetch would first rescan a string body for lone surrogates
-  // (toUSVString) on the event loop that answers intercepts; the payloads are already valid
-  // JSON text, so encoding them once is all that is needed.
-  const bytes = Buffer.from(body, 'utf8');
   let last: SendOutcome | undefined;
   try {
     return await pRetry(
       async () => {
         if (opts.signal.aborted) throw new AbortError('outbox closing');
-        let res: Response;
+        let res: { status: number; text: string };
         try {
-          res = await opts.fetch(opts.url, {
-            method: 'POST',
+          res = await opts.post(opts.url, {
             headers: {
               authorization: `Bearer ${opts.token}`,
               'content-type': 'application/json',
               'user-agent': `astrdesk-sidecar/${opts.version}`,
             },
-            body: bytes,
-            signal: AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]),
+            body,
+            signal: opts.signal,
+            timeoutMs: opts.timeoutMs,
           });
         } catch (err) {
           if (opts.signal.aborted) throw new AbortError('outbox closing');
-          const msg = describeFetchError(err);
+          const msg = describeError(err);
           last = { kind: 'retry_later', status: null, error: msg, loud: false };
           throw new TransientError(msg);
         }
-        const text = await res.text().catch(() => '');
-        const outcome = classifyResponse(res.status, text);
+        const outcome = classifyResponse(res.status, res.text);
         if (
           outcome.kind === 'retry_later' &&
           outcome.status !== null &&
@@ -143,9 +162,11 @@ export function classifyResponse(status: number, text: string): SendOutcome {
   };
 }
 
-function describeFetchError(err: unknown): string {
+function describeError(err: unknown): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError') return 'request timed out';
+    // node:http puts the code on the error itself (its message names it); fetch on `cause`.
+    if ((err as { code?: string }).code) return err.message;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     if (cause?.code) return `${err.message}: ${cause.code}`;
     if (cause?.message) return `${err.message}: ${cause.message}`;
