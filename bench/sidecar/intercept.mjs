@@ -2,7 +2,8 @@
 // (`node packages/sidecar/dist/cli.js`, a child process, real outbox draining to a stand-in
 // for POST /v1/sidecar/events in another child) beside a bare node:http server answering the
 // same {"action":"pass"} body (a third child). Same autocannon client settings for both,
-// connections 1 and 10; a warm-up run, then a measured run. Latency percentiles come from
+// connections 1 and 10 as fast as they go, and 10 at a fixed 5,000 requests/s; a warm-up run,
+// then a measured run. Latency percentiles come from
 // autocannon's per-response times (sub-ms), not its 1 ms-resolution histogram.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,7 +57,18 @@ function sidecarNodeArgs(cfg) {
   ];
 }
 
-function cannon(url, connections, seconds) {
+/**
+ * A load: `n` connections as fast as they go (closed loop: at saturation the latency is the
+ * queue in front of the slower server), or `{connections, rate}`: that many requests per second
+ * in all (below both servers' capacity, so the latency is what one request costs at that load).
+ */
+export function loadOf(c) {
+  if (typeof c === 'number') return { connections: c, rate: undefined, label: String(c) };
+  return { ...c, label: `${c.connections} @ ${c.rate.toLocaleString('en')}/s` };
+}
+
+function cannon(url, load, seconds) {
+  const { connections, rate } = loadOf(load);
   return new Promise((resolve, reject) => {
     const lat = [];
     const statuses = {};
@@ -67,6 +79,7 @@ function cannon(url, connections, seconds) {
         connections,
         pipelining: 1,
         duration: seconds,
+        ...(rate ? { overallRate: rate } : {}),
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: BODY,
       },
@@ -110,7 +123,7 @@ export async function runIntercept({
   entries = 100_000,
   seconds = quick ? 3 : 10,
   warmup = quick ? 1 : 3,
-  connections = [1, 10],
+  connections = [1, 10, { connections: 10, rate: 5000 }],
   rounds = quick ? 1 : 3,
   profile = !quick,
   configs = quick
@@ -198,7 +211,7 @@ export async function runIntercept({
           const r = await cannon(url, cfg.connections, seconds);
           cfg.profile = {
             config: label,
-            connections: cfg.connections,
+            connections: loadOf(cfg.connections).label,
             req_per_s: r.req_per_s,
             latency_ms: r.latency_ms,
             cpu: r.cpu ?? meter(),
@@ -208,7 +221,7 @@ export async function runIntercept({
         for (const c of cfg.profileDir ? [] : connections) {
           // `rounds` back-to-back bare/sidecar pairs (order alternating), so both see about the
           // same background load; the row reports medians over the rounds.
-          const pair = { config: cfg, connections: c, rounds: [] };
+          const pair = { config: cfg, connections: loadOf(c).label, rounds: [] };
           for (let k = 0; k < rounds; k++) {
             const targets = [
               ['bare', bare.msg.url, bare.child.pid],
@@ -227,7 +240,7 @@ export async function runIntercept({
             rr.p99_ratio = round(rr.sidecar.latency_ms.p99 / rr.bare.latency_ms.p99, 2);
             pair.rounds.push(rr);
             log(
-              `(b) ${label} c=${c} round ${k + 1}: bare p50 ${rr.bare.latency_ms.p50} p99 ${rr.bare.latency_ms.p99} ms ${rr.bare.req_per_s}/s | ` +
+              `(b) ${label} c=${loadOf(c).label} round ${k + 1}: bare p50 ${rr.bare.latency_ms.p50} p99 ${rr.bare.latency_ms.p99} ms ${rr.bare.req_per_s}/s | ` +
                 `sidecar p50 ${rr.sidecar.latency_ms.p50} p99 ${rr.sidecar.latency_ms.p99} ms ${rr.sidecar.req_per_s}/s | p99 ×${rr.p99_ratio}`,
             );
           }
@@ -311,7 +324,10 @@ export async function runIntercept({
         if (process.env.BENCH_KEEP_PROFILES)
           fs.cpSync(
             cfg.profileDir,
-            path.join(process.env.BENCH_KEEP_PROFILES, `c${cfg.connections}`),
+            path.join(
+              process.env.BENCH_KEEP_PROFILES,
+              `c${loadOf(cfg.connections).connections}${loadOf(cfg.connections).rate ? `r${loadOf(cfg.connections).rate}` : ''}`,
+            ),
             {
               recursive: true,
             },
