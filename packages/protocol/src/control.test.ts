@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { blacklistChecksum } from './control.js';
+import {
+  blacklistChecksum,
+  SERVER_FRAME_TYPES,
+  SIDECAR_FRAME_TYPES,
+  unknownControlFrameType,
+} from './control.js';
 
 // The definition, written plainly with BigInt: the fast version must agree with it.
 function reference(
@@ -34,5 +39,36 @@ describe('blacklistChecksum', () => {
     const b = { platform: 'qq', platform_user_id: '2', expires_at: 5 };
     expect(blacklistChecksum([a, b])).toBe(blacklistChecksum([b, a]));
     expect(blacklistChecksum([a, b])).not.toBe(blacklistChecksum([a, { ...b, expires_at: 6 }]));
+  });
+});
+
+describe('unknownControlFrameType', () => {
+  it('names a well-formed current-version frame of a type the receiver does not know', () => {
+    expect(
+      unknownControlFrameType({ v: 1, type: 'capabilities', list: [] }, SIDECAR_FRAME_TYPES),
+    ).toBe('capabilities');
+    expect(unknownControlFrameType({ v: 1, type: 'delivery.push' }, SERVER_FRAME_TYPES)).toBe(
+      'delivery.push',
+    );
+  });
+
+  it('is undefined for known types, other versions and malformed envelopes (protocol errors)', () => {
+    for (const raw of [
+      { v: 1, type: 'ack' }, // known (even if malformed: the schema reports it)
+      { v: 1, type: 'delta' },
+      { v: 2, type: 'capabilities' },
+      { v: 1, type: 'Not A Type!' },
+      { v: 1, type: 7 },
+      { v: 1 },
+      [{ v: 1, type: 'x' }],
+      'capabilities',
+      null,
+    ])
+      expect(
+        unknownControlFrameType(raw, [...SIDECAR_FRAME_TYPES, ...SERVER_FRAME_TYPES]),
+        JSON.stringify(raw),
+      ).toBeUndefined();
+    expect(SIDECAR_FRAME_TYPES).toEqual(['hello', 'ack', 'resync', 'pong']);
+    expect(SERVER_FRAME_TYPES).toContain('snapshot_chunk');
   });
 });

@@ -5,8 +5,10 @@ import { MediaRef } from './messages.js';
 /**
  * The control channel: one WebSocket per sidecar, opened by the sidecar to
  * `GET /v1/sidecar/connect` with its instance token. Every frame is a JSON envelope
- * `{ v: 1, type, ... }`; unknown versions or types close the channel with 1008 and both sides
- * reconnect. Later issues add frame types (deliveries, config, secrets) to these unions.
+ * `{ v: 1, type, ... }`. A frame of another version, or a malformed one, closes the channel
+ * with 1008 and both sides reconnect; a well-formed frame of a type the receiver does not know
+ * (a newer peer's: {@link unknownControlFrameType}) is skipped, so that either side can be
+ * upgraded first. Later issues add frame types (deliveries, config, secrets) to these unions.
  */
 export const CONTROL_PROTOCOL_VERSION = 1;
 
@@ -79,6 +81,35 @@ export const ServerFrame = z.discriminatedUnion('type', [
   z.object({ v, type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
+
+/** The frame types each side sends (what the other side knows). */
+export const SIDECAR_FRAME_TYPES: readonly string[] = SidecarFrame.options.map(
+  (o) => o.shape.type.value,
+);
+export const SERVER_FRAME_TYPES: readonly string[] = ServerFrame.options.map(
+  (o) => o.shape.type.value,
+);
+
+/**
+ * The `type` of a frame that is a well-formed envelope of the current version but of a type
+ * not in `known` (sent by a newer peer), else undefined. The receiver skips such a frame
+ * (logging it once); anything else that fails validation is a protocol error.
+ *
+ * @example
+ * unknownControlFrameType({ v: 1, type: 'capabilities', list: [] }, SIDECAR_FRAME_TYPES); // 'capabilities'
+ * unknownControlFrameType({ v: 1, type: 'ack' }, SIDECAR_FRAME_TYPES); // undefined: known (and malformed)
+ * unknownControlFrameType({ v: 2, type: 'capabilities' }, SIDECAR_FRAME_TYPES); // undefined: other version
+ */
+export function unknownControlFrameType(
+  raw: unknown,
+  known: readonly string[],
+): string | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const f = raw as { v?: unknown; type?: unknown };
+  if (f.v !== CONTROL_PROTOCOL_VERSION || typeof f.type !== 'string') return undefined;
+  if (!/^[a-z][a-z0-9_.]{0,63}$/.test(f.type)) return undefined;
+  return known.includes(f.type) ? undefined : f.type;
+}
 
 /**
  * Order-independent checksum of a blacklist set, so both sides can prove they hold the same

@@ -310,7 +310,8 @@ describe('control channel', () => {
     for (const bad of [
       'not json',
       JSON.stringify({ v: 2, type: 'hello', since: 0, version: 'x' }),
-      JSON.stringify({ v: 1, type: 'explode' }),
+      JSON.stringify({ v: 1, type: 'Not A Type!' }),
+      JSON.stringify({ v: 1 }),
       JSON.stringify({ v: 1, type: 'hello', since: -1, version: 'x' }),
     ]) {
       const sc = new FakeSidecar(instanceToken, 0, { hello: false });
@@ -326,6 +327,23 @@ describe('control channel', () => {
       'healthy channel after bad ones',
     );
     ok.close();
+  });
+});
+
+describe('a newer sidecar', () => {
+  it('sending a well-formed frame of a type this server does not know keeps its channel', async () => {
+    const sc = new FakeSidecar(instanceToken, 0);
+    await waitFor(() => sc.frames.some((f) => f.type === 'snapshot_end'), 'snapshot');
+    sc.send(JSON.stringify({ v: 1, type: 'capabilities', list: ['deliveries'] }));
+    sc.send(JSON.stringify({ v: 1, type: 'capabilities', list: ['deliveries'] }));
+    // Still in sync: a change made after the unknown frames reaches it.
+    await http('POST', '/v1/blacklist', owner, {
+      platform: 'qq',
+      platform_user_id: 'after-unknown',
+    });
+    await waitFor(() => sc.has('qq', 'after-unknown'), 'delta after the unknown frames');
+    expect(sc.closed).toBeUndefined();
+    sc.close();
   });
 });
 

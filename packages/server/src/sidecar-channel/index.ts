@@ -14,8 +14,10 @@ import {
   CONTROL_CLOSE_CODES,
   CONTROL_PROTOCOL_VERSION,
   type ServerFrame,
+  SIDECAR_FRAME_TYPES,
   SidecarFrame,
   type SyncEntry,
+  unknownControlFrameType,
 } from '@astrdesk/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { changesSince, toSyncEntry } from '../blacklist/service.js';
@@ -458,6 +460,7 @@ export function attachSidecarChannel(
     const timer = setInterval(() => conn.ping(), opts.pingIntervalMs);
     timer.unref();
     let helloSeen = false;
+    const skippedTypes = new Set<string>();
     const protocolError = (reason: string) => {
       s.log.warn({ instance_id: instanceId, reason }, 'sidecar channel protocol error');
       ws.close(CONTROL_CLOSE_CODES.protocolError, reason.slice(0, 120));
@@ -474,10 +477,24 @@ export function attachSidecarChannel(
       if (v !== CONTROL_PROTOCOL_VERSION)
         return protocolError(`unsupported protocol version ${JSON.stringify(v ?? null)}`);
       const r = SidecarFrame.safeParse(parsed);
-      if (!r.success)
+      if (!r.success) {
+        // A newer sidecar may send kinds of frame this server does not know yet: skip them
+        // (logged once per connection and type) instead of dropping its blacklist sync.
+        const unknownType = unknownControlFrameType(parsed, SIDECAR_FRAME_TYPES);
+        if (unknownType !== undefined) {
+          if (!skippedTypes.has(unknownType)) {
+            skippedTypes.add(unknownType);
+            s.log.warn(
+              { instance_id: instanceId, frame_type: unknownType },
+              'ignoring a control frame type this server does not know',
+            );
+          }
+          return;
+        }
         return protocolError(
           `invalid frame: ${r.error.issues[0]?.path.join('.') || 'type'} ${r.error.issues[0]?.message ?? ''}`,
         );
+      }
       const f = r.data;
       switch (f.type) {
         case 'hello':

@@ -4,8 +4,10 @@ import type { IncomingMessage } from 'node:http';
 import {
   CONTROL_CLOSE_CODES,
   CONTROL_PROTOCOL_VERSION,
+  SERVER_FRAME_TYPES,
   ServerFrame,
   type SidecarFrame,
+  unknownControlFrameType,
 } from '@astrdesk/protocol';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
@@ -370,7 +372,7 @@ export class ControlChannel extends EventEmitter<ChannelEvents> {
     }
     const parsed = ServerFrame.safeParse(raw);
     if (!parsed.success) {
-      const type = unknownFrameType(raw);
+      const type = unknownControlFrameType(raw, SERVER_FRAME_TYPES);
       if (type !== undefined) {
         // A newer server may send kinds of frame this sidecar does not know yet (deliveries,
         // config): skipping them keeps the blacklist in sync instead of reconnecting forever.
@@ -560,16 +562,6 @@ function closeReason(message: string): string {
   return s;
 }
 
-/** The `type` of a well-formed current-version frame whose type this sidecar does not know. */
-function unknownFrameType(raw: unknown): string | undefined {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
-  const f = raw as { v?: unknown; type?: unknown };
-  if (f.v !== CONTROL_PROTOCOL_VERSION || typeof f.type !== 'string') return undefined;
-  if (!/^[a-z][a-z0-9_.]{0,63}$/.test(f.type)) return undefined;
-  const known = ServerFrame.options.map((o) => o.shape.type.value) as string[];
-  return known.includes(f.type) ? undefined : f.type;
-}
-
 function describeBadFrame(
   raw: unknown,
   error: { issues: { path: PropertyKey[]; message: string }[] },
@@ -579,8 +571,7 @@ function describeBadFrame(
   const f = raw as { v?: unknown; type?: unknown };
   if (f.v !== CONTROL_PROTOCOL_VERSION)
     return `unsupported protocol version ${JSON.stringify(f.v ?? null)}`;
-  const known = ServerFrame.options.map((o) => o.shape.type.value) as string[];
-  if (typeof f.type !== 'string' || !known.includes(f.type))
+  if (typeof f.type !== 'string' || !SERVER_FRAME_TYPES.includes(f.type))
     return `unknown frame type ${JSON.stringify(f.type ?? null)}`;
   const i = error.issues[0];
   return `bad ${f.type} frame: ${i ? `${i.path.map(String).join('.') || 'frame'}: ${i.message}` : 'invalid'}`;

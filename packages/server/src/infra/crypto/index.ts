@@ -7,42 +7,16 @@ import {
   scrypt as scryptCb,
   timingSafeEqual,
 } from 'node:crypto';
-import { ID_PREFIXES, type IdKind } from '@astrdesk/protocol';
-
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-let lastTime = -1;
-const lastRand = new Uint8Array(16);
+import { ID_PREFIXES, type IdKind, monotonicId } from '@astrdesk/protocol';
 
 /**
- * A prefixed, time-ordered id: `prefix_` + 10 chars of millisecond time + 16 random chars
- * (ULID layout), so ids sort by creation and keyset pagination can use them directly. Ids
- * made in the same millisecond by one process increase monotonically.
+ * A prefixed, time-ordered id of the given kind (see {@link monotonicId}), so ids sort by
+ * creation and keyset pagination can use them directly.
  *
  * @example newId('tenant') // 'tnt_01JD3Y0M5Q8W2K7T4F9XG1B6CE'
  */
 export function newId(kind: IdKind, now = Date.now()): string {
-  let t = now;
-  if (t <= lastTime) {
-    t = lastTime;
-    // Same (or earlier) millisecond: increment the last random part, base 32.
-    let i = 15;
-    while (i >= 0 && lastRand[i] === 31) lastRand[i--] = 0;
-    if (i >= 0) lastRand[i]! += 1;
-  } else {
-    lastTime = t;
-    const bytes = randomBytes(16);
-    // Top bit clear leaves room to increment many times within one millisecond.
-    for (let i = 0; i < 16; i++) lastRand[i] = bytes[i]! & (i === 0 ? 15 : 31);
-  }
-  let time = '';
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  let rand = '';
-  for (let i = 0; i < 16; i++) rand += CROCKFORD[lastRand[i]!];
-  return `${ID_PREFIXES[kind]}_${time}${rand}`;
+  return monotonicId(ID_PREFIXES[kind], now);
 }
 
 /** A secret bearer token: `prefix` + 43 chars of base64url (256 bits). */
