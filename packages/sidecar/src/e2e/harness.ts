@@ -102,9 +102,9 @@ export interface E2EDatabase {
 }
 
 /** A fresh, empty database: SQLite in a temp dir, or a new PostgreSQL schema (dropped after). */
-export function e2eDatabase(): E2EDatabase {
+export function e2eDatabase(kind: 'sqlite' | 'postgres' = TEST_DB): E2EDatabase {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'astrdesk-e2e-server-'));
-  if (TEST_DB === 'postgres') {
+  if (kind === 'postgres') {
     const schema = `t_e2e_${randomBytes(6).toString('hex')}`;
     const url = new URL(PG_URL);
     url.searchParams.set('options', `-c search_path=${schema}`);

@@ -2,7 +2,7 @@
  * Two REAL server processes on one PostgreSQL schema + Redis (server A in this process, server
  * B the built bin of @astrdesk/server as a child process), one real sidecar connected to each.
  * A change written through either server blocks on both sidecars.
- * Only with ASTRDESK_TEST_DB=postgres and REDIS_URL.
+ * Only with DATABASE_URL (postgres://) and REDIS_URL set, as CI does.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +25,10 @@ import {
   waitRevision,
 } from './harness.js';
 
-const enabled = process.env.ASTRDESK_TEST_DB === 'postgres' && Boolean(process.env.REDIS_URL);
+// Runs whenever PostgreSQL and Redis are configured (CI sets both), whatever ASTRDESK_TEST_DB
+// says for the other e2e tests: replicas only exist on PostgreSQL.
+const enabled =
+  Boolean(process.env.DATABASE_URL?.startsWith('postgres')) && Boolean(process.env.REDIS_URL);
 const serverBin = path.join(
   path.dirname(createRequire(import.meta.url).resolve('@astrdesk/server')),
   'cli.js',
@@ -65,7 +68,7 @@ async function startServerProcess(env: Record<string, string>): Promise<string> 
 describe.skipIf(!enabled)('e2e: two server replicas (PostgreSQL + Redis)', () => {
   it('a change written through server A (and one through B) blocks on the sidecars of both', async () => {
     expect(fs.existsSync(serverBin)).toBe(true);
-    const db = e2eDatabase();
+    const db = e2eDatabase('postgres');
     cleanups.add(() => db.drop());
     const a = await startRealServer(db);
     cleanups.add(() => a.close());
