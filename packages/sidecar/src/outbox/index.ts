@@ -377,10 +377,13 @@ export class Outbox {
     const now = performance.now();
     // A full batch goes at once; a partial one after flushMs, and not sooner than
     // minIntervalMs after the previous POST.
-    const at =
+    let at =
       this.#depth >= this.#o.batchSize
         ? now
         : Math.max(now + this.#o.flushMs, this.#lastPostAt + this.#o.minIntervalMs);
+    // While backing off after failures, nothing is sent before the backoff ends anyway.
+    const backoff = this.#notBefore - this.#o.now();
+    if (backoff > 0) at = Math.max(at, now + backoff);
     if (this.#flushTimer) {
       if (this.#flushAt <= at) return;
       clearTimeout(this.#flushTimer);
