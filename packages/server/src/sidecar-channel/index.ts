@@ -482,7 +482,8 @@ export function attachSidecarChannel(
         // (logged once per connection and type) instead of dropping its blacklist sync.
         const unknownType = unknownControlFrameType(parsed, SIDECAR_FRAME_TYPES);
         if (unknownType !== undefined) {
-          if (!skippedTypes.has(unknownType)) {
+          // Bounded: a misbehaving peer cannot grow it (or the log) without limit.
+          if (!skippedTypes.has(unknownType) && skippedTypes.size < 32) {
             skippedTypes.add(unknownType);
             s.log.warn(
               { instance_id: instanceId, frame_type: unknownType },

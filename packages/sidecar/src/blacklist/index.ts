@@ -66,6 +66,8 @@ const FILL_PAGE_ROWS = 1024;
  * stalls).
  */
 const FILL_TURN_MS = 4;
+/** Most entries a snapshot's announced total may presize the staging index for. */
+const STAGING_PRESIZE_MAX = 2_000_000;
 
 /**
  * The tenant's blacklist as this sidecar holds it: a SQLite copy (`blacklist.db`) and, in
@@ -336,7 +338,10 @@ export class Blacklist {
   /** Starts receiving a snapshot into the staging table (dropping any half-received one). */
   beginSnapshot(revision: number, total: number): void {
     this.db.prepare('DELETE FROM blacklist_staging').run();
-    this.#staging = { revision, total, received: 0, index: new EntryTable(total) };
+    // Sized from the announced total, within reason (a bad total must not allocate gigabytes;
+    // past the cap the table grows as chunks arrive).
+    const expected = Math.min(Math.max(0, total), STAGING_PRESIZE_MAX);
+    this.#staging = { revision, total, received: 0, index: new EntryTable(expected) };
   }
 
   /** Stages one chunk. The live set is untouched until {@link finishSnapshot}. */

@@ -79,6 +79,48 @@ describe('nodeHttpPost', () => {
     ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
+  it('aborts while the answer is awaited (after the body was sent)', async () => {
+    let bodyReceived = false;
+    const { url } = await serve((req) => {
+      req.resume();
+      req.on('end', () => {
+        bodyReceived = true; // and never answer
+      });
+    });
+    const ac = new AbortController();
+    const pending = nodeHttpPost()(url, {
+      headers: {},
+      body: Buffer.from('{"events":[]}'),
+      signal: ac.signal,
+      timeoutMs: 60_000,
+    });
+    for (let i = 0; i < 500 && !bodyReceived; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(bodyReceived).toBe(true);
+    ac.abort(new Error('closing'));
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('retries once on a new socket when a kept-alive one is reset before any answer', async () => {
+    const perSocket = new Map<unknown, number>();
+    let requests = 0;
+    const { url, connections } = await serve((req, res) => {
+      requests++;
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      // The second request on a socket: as if the server had just closed it as idle.
+      if (n === 2) return req.socket.resetAndDestroy();
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const post = nodeHttpPost();
+    const init = { headers: {}, body: Buffer.from('{}'), signal: never, timeoutMs: 5000 };
+    expect(await post(url, init)).toEqual({ status: 200, text: 'ok' });
+    expect(await post(url, init)).toEqual({ status: 200, text: 'ok' });
+    expect(requests).toBe(3);
+    expect(connections()).toBe(2);
+    post.close?.();
+  });
+
   it('times out a server that never answers, and aborts with the signal', async () => {
     const { url } = await serve(() => {}); // reads nothing, answers nothing
     const body = Buffer.from('{}');

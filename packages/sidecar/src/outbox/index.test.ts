@@ -329,6 +329,29 @@ describe('Outbox', () => {
     ]);
   });
 
+  it('drain() called while a debounced send is in flight resolves only once the outbox is empty', async () => {
+    const real = nodeHttpPost();
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let calls = 0;
+    const post: HttpPost = async (url, init) => {
+      if (++calls === 1) await held;
+      return real(url, init);
+    };
+    const { outbox, server } = await setup({ post, minIntervalMs: 60_000, flushMs: 1 });
+    outbox.start();
+    await outbox.append('message.inbound', 's', inbound(1));
+    await waitFor(() => calls === 1, { what: 'first POST started' });
+    await outbox.append('message.inbound', 's', inbound(2));
+    const drained = outbox.drain();
+    release();
+    await drained;
+    expect(outbox.depth).toBe(0);
+    expect(server.accepted).toHaveLength(2);
+  });
+
   it('a replayed batch (server got it, answer lost) is not duplicated on the receiver', async () => {
     const { outbox, server } = await setup();
     await outbox.append('message.inbound', 's', inbound(1));

@@ -419,9 +419,12 @@ export class Outbox {
     if (this.#o.now() < this.#notBefore) return Promise.resolve();
     this.#draining = (async () => {
       try {
+        // A drain() during this pass asks for one more, until empty (its caller awaits it).
+        let mode = untilEmpty;
         do {
           this.#again = false;
-          await this.#drainAll(untilEmpty);
+          await this.#drainAll(mode);
+          mode = true;
         } while (this.#again && !this.#closed && this.#o.now() >= this.#notBefore);
       } finally {
         this.#draining = undefined;
@@ -636,6 +639,7 @@ export class Outbox {
     clearTimeout(this.#flushTimer);
     this.#abort.abort(new Error('outbox closing'));
     await this.#draining?.catch(() => {});
+    this.#o.post.close?.();
     if (this.db.open) {
       if (this.#unpurged > 0) this.#purge();
       this.db.close();
