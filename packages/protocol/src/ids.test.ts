@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ID_PREFIXES, monotonicId } from './ids.js';
+import { ID_PREFIXES, monotonicId, newRequestId, requestIdFrom } from './ids.js';
 
 const SHAPE = /^tnt_[0-9A-HJKMNP-TV-Z]{26}$/;
 
@@ -30,5 +30,17 @@ describe('monotonicId', () => {
     const rand = new Set<string>();
     for (let ms = 0; ms < 300; ms++) rand.add(monotonicId('x', t0 + ms).slice(-16));
     expect(rand.size).toBe(300);
+  });
+});
+
+describe('requestIdFrom', () => {
+  it("keeps a caller's sane x-request-id and makes a new unique one otherwise", () => {
+    expect(requestIdFrom('trace-42:a.b_c')).toBe('trace-42:a.b_c');
+    const made = ['bad id!', '', 'x'.repeat(129), undefined, null, ['a', 'b']].map((h) =>
+      requestIdFrom(h),
+    );
+    for (const id of made) expect(id).toMatch(/^req_[0-9a-f]{12}[0-9a-z]{6,}$/);
+    const more = Array.from({ length: 1000 }, () => newRequestId());
+    expect(new Set([...made, ...more]).size).toBe(made.length + more.length);
   });
 });

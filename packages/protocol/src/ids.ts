@@ -72,3 +72,31 @@ export function monotonicId(prefix: string, now = Date.now()): string {
   for (let i = 0; i < 16; i++) rand += CROCKFORD[lastRand[i]!];
   return `${prefix}_${time}${rand}`;
 }
+
+/** What a caller's `x-request-id` may be to be kept (a sane token, so traces join up). */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+// Request ids need to be unique, not secret or time-ordered: a random per-process prefix and a
+// counter cost nothing per request, where a random id costs a CSPRNG call.
+const REQUEST_PREFIX = `req_${Array.from(
+  globalThis.crypto.getRandomValues(new Uint8Array(6)),
+  (b) => b.toString(16).padStart(2, '0'),
+).join('')}`;
+let requestCounter = 0;
+
+/** A new request id, unique across processes (`req_` + 12 random hex + a base-36 counter). */
+export function newRequestId(): string {
+  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${REQUEST_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
+}
+
+/**
+ * The id of a request: the caller's `x-request-id` when it matches {@link REQUEST_ID_PATTERN},
+ * else a new one.
+ *
+ * @example requestIdFrom('trace-42') // 'trace-42'
+ * @example requestIdFrom('bad id!') // 'req_3f9a0c1b2d4e000001'
+ */
+export function requestIdFrom(header: string | string[] | null | undefined): string {
+  return typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : newRequestId();
+}

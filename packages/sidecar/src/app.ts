@@ -1,3 +1,4 @@
+import { requestIdFrom } from '@astrdesk/protocol';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -5,15 +6,7 @@ import type { Logger } from 'pino';
 import type { Blacklist } from './blacklist/index.js';
 import type { ControlChannel } from './channel/index.js';
 import { healthRoutes } from './health/index.js';
-import {
-  ApiError,
-  type AppEnv,
-  bearerAuth,
-  envelope,
-  errorResponse,
-  REQUEST_ID,
-} from './infra/http.js';
-import { newRequestId } from './infra/ids.js';
+import { ApiError, type AppEnv, bearerAuth, envelope, errorResponse } from './infra/http.js';
 import { type Interceptor, type InterceptStats, interceptRoutes } from './intercept/index.js';
 import type { Outbox } from './outbox/index.js';
 import { outboxRoutes } from './outbox/routes.js';
@@ -47,8 +40,7 @@ export function createApp(d: AppDeps): Hono<AppEnv> {
 
   app.use('*', async (c, next) => {
     const start = performance.now();
-    const incoming = c.req.header('x-request-id');
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    const requestId = requestIdFrom(c.req.header('x-request-id'));
     c.set('requestId', requestId);
     c.set('log', log);
     c.header('x-request-id', requestId);

@@ -110,8 +110,6 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError('internal_error', 'Internal error');
 }
 
-export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /**
  * Checks `Authorization: Bearer <token>` in constant time. Throws the 401 to answer: missing
  * → `unauthenticated`, wrong → `invalid_token`.

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { monotonicId } from '@astrdesk/protocol';
 
 /**
@@ -8,12 +7,3 @@ import { monotonicId } from '@astrdesk/protocol';
  * @example newEventId() // 'sc_01JD3Y0M5Q8W2K7T4F9XG1B6CE'
  */
 export const newEventId = (now?: number): string => monotonicId('sc', now);
-
-const REQUEST_PREFIX = `req_${randomBytes(6).toString('hex')}`;
-let requestCounter = 0;
-
-/** A cheap per-process unique request id (no clock, no randomness per call). */
-export function newRequestId(): string {
-  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${REQUEST_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
-}

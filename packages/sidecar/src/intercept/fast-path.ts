@@ -1,15 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestIdFrom } from '@astrdesk/protocol';
 import type { Logger } from 'pino';
 import {
   ApiError,
   bearerChecker,
   envelope,
   parseJsonObject,
-  REQUEST_ID,
   toApiError,
   WWW_AUTHENTICATE,
 } from '../infra/http.js';
-import { newRequestId } from '../infra/ids.js';
 import { INTERCEPT_PATH, type Interceptor } from './index.js';
 
 const PASS_BODY = '{"action":"pass"}';
@@ -32,9 +31,7 @@ export function createFastIntercept(opts: {
   return (req, res) => {
     if (req.method !== 'POST' || req.url !== INTERCEPT_PATH) return false;
     const start = performance.now();
-    const incoming = req.headers['x-request-id'];
-    const requestId =
-      typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
     let done = false;
 
     const reply = (status: number, body: string, close = false, auth?: string) => {

@@ -118,8 +118,11 @@ type InsertArgs = [
   createdAt: number,
 ];
 
-/** A waiting row as the sender needs it: `bytes` is the payload's UTF-8, when at hand. */
-type SendRow = Pick<OutboxRow, 'seq' | 'id' | 'payload'> & { bytes?: Buffer };
+/**
+ * A waiting row as the sender needs it: the payload as read back from SQLite (a string) or,
+ * from the in-memory mirror, the UTF-8 bytes it was written as.
+ */
+type SendRow = { seq: number; id: string; payload: string | Buffer };
 
 /** Most waiting rows mirrored in memory for the sender (about 0.4 KB each). */
 const RECENT_MAX = 20_000;
@@ -173,7 +176,6 @@ export class Outbox {
   #unpurged = 0;
   #pending: {
     args: InsertArgs;
-    payload: string;
     resolve: () => void;
     reject: (err: unknown) => void;
   }[] = [];
@@ -310,7 +312,7 @@ export class Outbox {
     const payload = `{"id":"${id}","type":"${type}","occurred_at":"${new Date(occurredAt).toISOString()}","data":${JSON.stringify(data)}}`;
     const args: InsertArgs = [id, type, session, Buffer.from(payload, 'utf8'), occurredAt];
     return new Promise<string>((resolve, reject) => {
-      this.#pending.push({ args, payload, resolve: () => resolve(id), reject });
+      this.#pending.push({ args, resolve: () => resolve(id), reject });
       if (!this.#commitScheduled) {
         this.#commitScheduled = true;
         setImmediate(this.#commitPending);
@@ -343,8 +345,8 @@ export class Outbox {
       if (recent.length + batch.length > RECENT_MAX) this.#recent = undefined;
       else
         for (let i = 0; i < batch.length; i++) {
-          const p = batch[i]!;
-          recent.push({ seq: seqs[i]!, id: p.args[0], payload: p.payload, bytes: p.args[3] });
+          const args = batch[i]!.args;
+          recent.push({ seq: seqs[i]!, id: args[0], payload: args[3] });
         }
     }
     this.#appended(batch.length);

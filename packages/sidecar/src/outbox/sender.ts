@@ -22,15 +22,15 @@ class TransientError extends Error {}
  * `retry_later` for the outbox's own, longer backoff.
  */
 /**
- * The request body `{"events":[...]}` from the stored JSON of each row, copied from each
- * row's UTF-8 bytes when it has them (encoded when it was appended, so no send encodes a
- * whole 200 KB body at once on the event loop that answers intercepts).
+ * The request body `{"events":[...]}` from the stored JSON of each row, copied from its UTF-8
+ * bytes when the row has them (encoded when it was appended, so no send encodes a whole 200 KB
+ * body at once on the event loop that answers intercepts).
  */
-export function batchBody(rows: readonly { payload: string; bytes?: Buffer }[]): Buffer {
+export function batchBody(rows: readonly { payload: string | Buffer }[]): Buffer {
   const parts: Buffer[] = [];
   let size = BODY_OPEN.length + BODY_CLOSE.length + Math.max(0, rows.length - 1);
   for (const r of rows) {
-    const b = r.bytes ?? Buffer.from(r.payload, 'utf8');
+    const b = typeof r.payload === 'string' ? Buffer.from(r.payload, 'utf8') : r.payload;
     parts.push(b);
     size += b.length;
   }

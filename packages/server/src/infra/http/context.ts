@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Scope } from '@astrdesk/protocol';
 import type { Context } from 'hono';
@@ -83,26 +82,7 @@ export function setResponseHeader(c: Context, name: string, value: string): void
   else c.header(name, value);
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/**
- * The id of a request: the caller's `x-request-id` when it is a sane token (so traces join up
- * across services), else a new `req_...` id.
- */
-export function requestIdFrom(header: string | string[] | undefined): string {
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : newRequestId();
-}
-
-// Request ids need to be unique, not secret or time-ordered: a random per-process prefix and a
-// counter cost nothing per request, where a random id costs a CSPRNG call.
-const REQUEST_PREFIX = `req_${randomBytes(6).toString('hex')}`;
-let requestCounter = 0;
-
-/** A new request id, unique across processes (`req_` + 12 random hex + a base-36 counter). */
-export function newRequestId(): string {
-  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${REQUEST_PREFIX}${requestCounter.toString(36).padStart(6, '0')}`;
-}
+export { newRequestId, requestIdFrom } from '@astrdesk/protocol';
 
 /**
  * The request's logger: a child of `log` bound to the request id, made on first use. Most
