@@ -1,13 +1,14 @@
 // (b) Intercept over HTTP: POST /astrbot-api/v1/messages/intercept on the built sidecar
 // (`node packages/sidecar/dist/cli.js`, a child process, real outbox draining to a stand-in
 // for POST /v1/sidecar/events in another child) beside a bare node:http server answering the
-// same {"action":"pass"} body (a third child). Same autocannon client settings for both,
-// connections 1 and 10 as fast as they go, and 10 at a fixed 5,000 requests/s; a warm-up run,
-// then a measured run. Latency percentiles come from
-// autocannon's per-response times (sub-ms), not its 1 ms-resolution histogram.
+// same {"action":"pass"} body (a third child). The same loads for both: 1 and 10 connections as
+// fast as they go (autocannon, closed loop), and an open loop at 1,000 and 5,000 requests/s
+// (bench/lib/open-loop.mjs); a warm-up run, then a measured run. Latency percentiles come from
+// per-response times (sub-ms), not autocannon's 1 ms-resolution histogram.
 import fs from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { openLoop } from '../lib/open-loop.mjs';
 import {
   buildSidecarDataDir,
   cpuMeter,
@@ -58,17 +59,53 @@ function sidecarNodeArgs(cfg) {
 }
 
 /**
- * A load: `n` connections as fast as they go (closed loop: at saturation the latency is the
- * queue in front of the slower server), or `{connections, rate}`: that many requests per second
- * in all (below both servers' capacity, so the latency is what one request costs at that load).
+ * A load: `n` connections as fast as they go (closed loop, autocannon: at saturation the
+ * latency is the queue in front of the slower server, so this compares capacity), or
+ * `{rate}`: an open loop at that many requests per second in all (bench/lib/open-loop.mjs:
+ * each request leaves when it is due, on a pool of keep-alive connections, so the latency is
+ * what one request costs at that load, stalls included).
  */
 export function loadOf(c) {
   if (typeof c === 'number') return { connections: c, rate: undefined, label: String(c) };
-  return { ...c, label: `${c.connections} @ ${c.rate.toLocaleString('en')}/s` };
+  return {
+    connections: undefined,
+    rate: c.rate,
+    label: `open loop @ ${c.rate.toLocaleString('en')}/s`,
+  };
+}
+
+const HEADERS = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+async function openLoopRun(url, rate, seconds) {
+  const r = await openLoop({
+    url,
+    path: '/astrbot-api/v1/messages/intercept',
+    headers: HEADERS,
+    body: BODY,
+    rate,
+    seconds,
+  });
+  const s = summary(r.service, 3);
+  return {
+    rate,
+    seconds,
+    requests: s.n,
+    req_per_s: Math.round(s.n / r.elapsed_s),
+    latency_ms: s,
+    corrected_latency_ms: summary(r.corrected, 3),
+    statuses: r.statuses,
+    errors: r.errors,
+    unanswered: r.unanswered,
+    non2xx: Object.entries(r.statuses).reduce((a, [k, v]) => a + (k.startsWith('2') ? 0 : v), 0),
+    client_queued: r.client_queued,
+    connections_opened: r.connections_opened,
+    max_timer_late_ms: r.max_timer_late_ms,
+  };
 }
 
 function cannon(url, load, seconds) {
   const { connections, rate } = loadOf(load);
+  if (rate !== undefined) return openLoopRun(url, rate, seconds);
   return new Promise((resolve, reject) => {
     const lat = [];
     const statuses = {};
@@ -79,8 +116,7 @@ function cannon(url, load, seconds) {
         connections,
         pipelining: 1,
         duration: seconds,
-        ...(rate ? { overallRate: rate } : {}),
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        headers: HEADERS,
         body: BODY,
       },
       (err, r) => {
@@ -124,19 +160,40 @@ export async function runIntercept({
   seconds = quick ? 3 : 10,
   warmup = quick ? 1 : 3,
   startupWarmup = quick ? 1 : 10,
-  connections = [1, 10, { connections: 10, rate: 5000 }],
+  connections = [1, 10, { rate: 100 }, { rate: 1000 }, { rate: 5000 }],
   rounds = quick ? 1 : 3,
   profile = !quick,
+  // The other configs and the what-ifs run at two loads only (one closed, one open), to keep
+  // the whole benchmark near 20 minutes.
+  otherLoads = [1, { rate: 1000 }],
   configs = quick
     ? [{ SIDECAR_OUTBOX_SYNC: 'normal', LOG_LEVEL: 'warn' }]
     : [
         { SIDECAR_OUTBOX_SYNC: 'normal', LOG_LEVEL: 'warn' },
-        { SIDECAR_OUTBOX_SYNC: 'full', LOG_LEVEL: 'warn' },
-        { SIDECAR_OUTBOX_SYNC: 'normal', LOG_LEVEL: 'info' },
+        { SIDECAR_OUTBOX_SYNC: 'full', LOG_LEVEL: 'warn', loads: otherLoads },
+        { SIDECAR_OUTBOX_SYNC: 'normal', LOG_LEVEL: 'info', loads: otherLoads },
         // what-ifs, to attribute the gap: the server unreachable (the sender backs off, rows
-        // pile up — no drain work), and the outbox write itself stubbed out (not a real mode)
-        { SIDECAR_OUTBOX_SYNC: 'normal', LOG_LEVEL: 'warn', variant: 'no_drain' },
-        { SIDECAR_OUTBOX_SYNC: 'normal', LOG_LEVEL: 'warn', variant: 'no_outbox_write' },
+        // pile up — no drain work), the outbox write itself stubbed out (not a real mode), and
+        // the background WAL flush off (checkpoints sync the whole WAL inside a commit)
+        {
+          SIDECAR_OUTBOX_SYNC: 'normal',
+          LOG_LEVEL: 'warn',
+          variant: 'no_drain',
+          loads: otherLoads,
+        },
+        {
+          SIDECAR_OUTBOX_SYNC: 'normal',
+          LOG_LEVEL: 'warn',
+          variant: 'no_outbox_write',
+          loads: otherLoads,
+        },
+        {
+          SIDECAR_OUTBOX_SYNC: 'normal',
+          LOG_LEVEL: 'warn',
+          variant: 'no_wal_flush',
+          env: { SIDECAR_OUTBOX_WAL_FLUSH_MS: '0' },
+          loads: otherLoads,
+        },
       ],
 } = {}) {
   const out = {
@@ -169,7 +226,7 @@ export async function runIntercept({
     const all = profile
       ? [
           ...configs,
-          ...connections.map((c) => ({
+          ...[1, 10, { rate: 1000 }].map((c) => ({
             SIDECAR_OUTBOX_SYNC: 'normal',
             LOG_LEVEL: 'warn',
             connections: c,
@@ -224,7 +281,7 @@ export async function runIntercept({
           };
           out.profiles.push(cfg.profile);
         }
-        for (const c of cfg.profileDir ? [] : connections) {
+        for (const c of cfg.profileDir ? [] : (cfg.loads ?? connections)) {
           // `rounds` back-to-back bare/sidecar pairs (order alternating), so both see about the
           // same background load; the row reports medians over the rounds.
           const pair = { config: cfg, connections: loadOf(c).label, rounds: [] };
@@ -332,7 +389,9 @@ export async function runIntercept({
             cfg.profileDir,
             path.join(
               process.env.BENCH_KEEP_PROFILES,
-              `c${loadOf(cfg.connections).connections}${loadOf(cfg.connections).rate ? `r${loadOf(cfg.connections).rate}` : ''}`,
+              loadOf(cfg.connections).rate
+                ? `r${loadOf(cfg.connections).rate}`
+                : `c${loadOf(cfg.connections).connections}`,
             ),
             {
               recursive: true,

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Issue-03 sidecar benchmarks, one command:
 //
-//   node bench/sidecar/run.mjs [--quick] [--lookup] [--intercept] [--propagation] [--cold-start] [--snapshot]
+//   node bench/sidecar/run.mjs [--quick] [--lookup] [--intercept] [--outbox-stall] [--propagation] [--cold-start] [--snapshot]
 //
-// With no benchmark flag all five run, in this order:
+// With no benchmark flag all six run, in this order:
 //   --lookup       (a) Blacklist.lookup at 10k/100k/1M vs a bare Set vs Redis SISMEMBER (round trip, pipelined)
 //   --intercept    (b) POST /astrbot-api/v1/messages/intercept (built sidecar, real outbox) vs a bare node:http round trip
+//   --outbox-stall (b, why) the Outbox at a steady 2,000 appends/s: commit latency tail and event-loop stalls with the
+//                  background WAL flush on (default) and off, alternating in one run
 //   --propagation  (c) blacklist change committed → applied on 100 real sidecars, 100 and 1,000 lightweight clients
 //   --cold-start   (d) `node packages/sidecar/dist/cli.js` with 1M entries in SQLite → /readyz 200
 //   --snapshot     (e) a full snapshot of 1M entries: bytes, chunks, seconds; a real sidecar until 'synced'
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     lookup: { type: 'boolean', default: false },
     intercept: { type: 'boolean', default: false },
+    'outbox-stall': { type: 'boolean', default: false },
     propagation: { type: 'boolean', default: false },
     'cold-start': { type: 'boolean', default: false },
     snapshot: { type: 'boolean', default: false },
@@ -66,7 +69,7 @@ for (const f of [SIDECAR_CLI, SERVER_DIST])
   }
 
 const quick = values.quick;
-const names = ['lookup', 'intercept', 'propagation', 'cold-start', 'snapshot'];
+const names = ['lookup', 'intercept', 'outbox-stall', 'propagation', 'cold-start', 'snapshot'];
 const selected = names.filter((n) => values[n]);
 const todo = selected.length ? selected : names;
 const num = (s) => (s === undefined ? undefined : Number(s));
@@ -95,6 +98,9 @@ for (const name of todo) {
         ...(values.seconds ? { seconds: num(values.seconds) } : {}),
         ...(values.entries ? { entries: num(values.entries) } : {}),
       });
+    } else if (name === 'outbox-stall') {
+      const { runOutboxStall } = await import('./outbox-stall.mjs');
+      result = await runOutboxStall({ quick });
     } else if (name === 'propagation') {
       const { runPropagation } = await import('./propagation.mjs');
       const opts = { quick };
@@ -194,6 +200,25 @@ if (b && !b.failed) {
       L.push(`  ${x.pct_of_busy}%  ${x.ms} ms  ${x.what}`);
     L.push('');
   }
+}
+const st = results['outbox-stall'];
+if (st && !st.failed) {
+  L.push(
+    `## (b, why) outbox commit stalls at ${st.config.rate.toLocaleString('en')} appends/s, background WAL flush on vs off`,
+  );
+  L.push('');
+  L.push(
+    '| WAL flush | append p50 / p99 / p99.9 / max ms | longest loop stall ms | loop stalls > 5 / > 20 ms |',
+  );
+  L.push('|---|---|---|---|');
+  for (const [label, m] of [
+    ['on (10 ms, default)', st.flush_on.median],
+    ['off', st.flush_off.median],
+  ])
+    L.push(
+      `| ${label} | ${m.append_p50_ms} / ${m.append_p99_ms} / ${m.append_p999_ms} / ${m.append_max_ms} | ${m.loop_stall_max_ms} | ${m.stalls_over_5ms} / ${m.stalls_over_20ms} |`,
+    );
+  L.push('');
 }
 const c = results.propagation;
 if (c && !c.failed) {

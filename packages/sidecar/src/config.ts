@@ -27,6 +27,8 @@ export const ENV_DOCS: Record<string, string> = {
   LOG_LEVEL: 'fatal | error | warn | info | debug | trace | silent (default info)',
   SIDECAR_OUTBOX_SYNC:
     'normal (default): an outbox row survives kill -9 and restarts, a power loss may lose the last moments; full: fsync every commit (also survives power loss; each intercept waits for the disk)',
+  SIDECAR_OUTBOX_WAL_FLUSH_MS:
+    'With SIDECAR_OUTBOX_SYNC=normal: flush the outbox WAL to disk in the background this many ms after a commit (default 10; 0 = off, the checkpoint then syncs it all at once, on the thread that answers intercepts)',
   SIDECAR_OUTBOX_BATCH_SIZE: 'Events per POST /v1/sidecar/events (default 500, at most 500)',
   SIDECAR_OUTBOX_FLUSH_MS:
     'Delay after a new outbox row before sending, to gather a batch (default 50)',
@@ -78,6 +80,7 @@ export const ConfigSchema = z.object({
   SIDECAR_OUTBOX_SYNC: z
     .enum(['normal', 'full'], { message: 'expected normal or full' })
     .default('normal'),
+  SIDECAR_OUTBOX_WAL_FLUSH_MS: int(0, 10_000).default(10),
   SIDECAR_OUTBOX_BATCH_SIZE: int(1, 500).default(500),
   SIDECAR_OUTBOX_FLUSH_MS: int(0, 60_000).default(50),
   SIDECAR_OUTBOX_MIN_INTERVAL_MS: int(0, 60_000).default(250),

@@ -89,6 +89,7 @@ export async function startSidecar(
       version: VERSION,
       log: log.child({ component: 'outbox' }),
       synchronous: config.SIDECAR_OUTBOX_SYNC === 'full' ? 'FULL' : 'NORMAL',
+      walFlushMs: config.SIDECAR_OUTBOX_WAL_FLUSH_MS,
       batchSize: config.SIDECAR_OUTBOX_BATCH_SIZE,
       flushMs: config.SIDECAR_OUTBOX_FLUSH_MS,
       minIntervalMs: config.SIDECAR_OUTBOX_MIN_INTERVAL_MS,

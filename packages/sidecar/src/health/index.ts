@@ -158,6 +158,18 @@ export function renderMetrics(d: HealthDeps): string {
   metric(`${p}outbox_send_failures_total`, 'counter', 'Failed delivery attempts.', [
     ['', h.outbox.send_failures],
   ]);
+  const wal = d.outbox.walFlushes;
+  if (wal) {
+    metric(
+      `${p}outbox_wal_flushes_total`,
+      'counter',
+      'Background fdatasyncs of the outbox WAL (so checkpoints do not stall intercepts).',
+      [['', wal.syncs]],
+    );
+    metric(`${p}outbox_wal_flush_errors_total`, 'counter', 'Background WAL flushes that failed.', [
+      ['', wal.errors],
+    ]);
+  }
   metric(`${p}intercept_total`, 'counter', 'Intercept answers by action.', [
     ['action="pass"', d.stats.pass],
     ['action="block"', d.stats.block],

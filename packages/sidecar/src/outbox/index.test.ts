@@ -443,6 +443,18 @@ describe('Outbox', () => {
     expect(outbox.rows().map((r) => r.id)).toEqual(ids);
     outbox.start();
     await waitFor(() => server.accepted.length === 20, { what: 'delivered' });
+    // Every commit is already synced: no background WAL flushing.
+    expect(outbox.walFlushes).toBeNull();
+  });
+
+  it('synchronous=NORMAL flushes the WAL in the background after commits (walFlushMs: 0 turns it off)', async () => {
+    const { outbox, reopen } = await setup();
+    expect(outbox.walFlushes).toEqual({ syncs: 0, errors: 0, last_ms: 0, max_ms: 0 });
+    await outbox.append('message.inbound', 's', inbound(1));
+    await waitFor(() => outbox.walFlushes!.syncs >= 1, { what: 'a WAL flush' });
+    expect(outbox.walFlushes!.errors).toBe(0);
+    const off = await reopen({ walFlushMs: 0 });
+    expect(off.walFlushes).toBeNull();
   });
 
   it('keeps events while the token is rejected (401 is not the events’ fault)', async () => {
