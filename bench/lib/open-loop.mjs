@@ -25,7 +25,7 @@ import net from 'node:net';
  *   body?: string, rate: number, seconds: number, maxConnections?: number,
  *   warmConnections?: number, drainTimeoutMs?: number }} o
  * @returns {Promise<{ requests: number, rate: number, seconds: number, elapsed_s: number,
- *   service: number[], corrected: number[], statuses: Record<number, number>,
+ *   service: number[], corrected: number[], due_ms: number[], statuses: Record<number, number>,
  *   errors: number, client_queued: number, connections_opened: number,
  *   max_timer_late_ms: number, unanswered: number }>}
  */

@@ -280,7 +280,8 @@ export class Outbox {
       // Rows live for about one send interval, so a checkpoint mostly copies the same few
       // pages however long the WAL is: checkpointing every 4,000 pages (≤16 MB of WAL)
       // instead of SQLite's 1,000 makes a fraction of the checkpoint stalls an intercept's
-      // commit runs into, for the same rows.
+      // commit runs into, for the same rows. The WAL is flushed in the background as it is
+      // written (WalFlusher), so the checkpoint's own fsync covers only the pages it copies.
       db.pragma('wal_autocheckpoint = 4000');
       const walFlushMs = opts.walFlushMs ?? 10;
       const wal =
