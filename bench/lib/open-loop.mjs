@@ -40,6 +40,7 @@ export function openLoop(o) {
   const request = Buffer.concat([Buffer.from(head.join('\r\n')), body]);
 
   const total = Math.round(o.rate * o.seconds);
+  if (!(total > 0)) return Promise.reject(new Error('openLoop: rate × seconds must be at least 1'));
   const interval = 1000 / o.rate;
   const maxConnections = o.maxConnections ?? 64;
   const service = new Float64Array(total);
@@ -57,6 +58,7 @@ export function openLoop(o) {
 
   return new Promise((resolve, reject) => {
     let start = 0;
+    let lastAnswerAt = 0;
     let sent = 0;
     let finished = false;
     let timer;
@@ -71,7 +73,7 @@ export function openLoop(o) {
         requests: total,
         rate: o.rate,
         seconds: o.seconds,
-        elapsed_s: (performance.now() - start) / 1000,
+        elapsed_s: ((lastAnswerAt || performance.now()) - start) / 1000,
         service: Array.from(service.subarray(0, n)),
         corrected: Array.from(corrected.subarray(0, n)),
         due_ms: Array.from(dueAt.subarray(0, n)),
@@ -102,13 +104,19 @@ export function openLoop(o) {
 
     const connect = (due) => {
       opened++;
-      const c = { socket: net.connect({ host, port, noDelay: true }), buf: null, busy: true };
+      // `due` is set now, so a request whose connection never opens is counted as an error.
+      const c = { socket: net.connect({ host, port, noDelay: true }), buf: null, busy: true, due };
       all.add(c);
       c.socket.once('connect', () => {
         if (due === undefined) release(c);
         else send(c, due);
       });
       c.socket.on('data', (chunk) => {
+        if (!c.busy) {
+          // Bytes nobody asked for (no request in flight): the connection is unusable.
+          c.socket.destroy();
+          return;
+        }
         c.buf = c.buf ? Buffer.concat([c.buf, chunk]) : chunk;
         // One request in flight per connection: at most one response to take.
         const end = c.buf.indexOf('\r\n\r\n');
@@ -128,6 +136,7 @@ export function openLoop(o) {
         corrected[answered] = now - c.due;
         dueAt[answered] = c.due - start;
         answered++;
+        lastAnswerAt = now;
         c.buf = c.buf.length > size ? c.buf.subarray(size) : null;
         release(c);
         settled();
@@ -140,6 +149,9 @@ export function openLoop(o) {
         if (c.busy && c.due !== undefined && !finished) {
           errors++;
           settled();
+          // A request that had to wait for a connection goes out on a new one.
+          const due = waiting.shift();
+          if (due !== undefined) connect(due);
         }
       });
     };

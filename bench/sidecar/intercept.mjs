@@ -2,7 +2,7 @@
 // (`node packages/sidecar/dist/cli.js`, a child process, real outbox draining to a stand-in
 // for POST /v1/sidecar/events in another child) beside a bare node:http server answering the
 // same {"action":"pass"} body (a third child). The same loads for both: 1 and 10 connections as
-// fast as they go (autocannon, closed loop), and an open loop at 1,000 and 5,000 requests/s
+// fast as they go (autocannon, closed loop), and an open loop at 100, 1,000 and 5,000 requests/s
 // (bench/lib/open-loop.mjs); a warm-up run, then a measured run. Latency percentiles come from
 // per-response times (sub-ms), not autocannon's 1 ms-resolution histogram.
 import fs from 'node:fs';
@@ -322,6 +322,18 @@ export async function runIntercept({
               },
               non2xx: xs.reduce((a, x) => a + x.non2xx, 0),
               errors: xs.reduce((a, x) => a + x.errors, 0),
+              // Open loop only: latency from when each request was due (includes any wait for a
+              // free connection), and how many had to wait or got no answer.
+              ...(xs[0].corrected_latency_ms
+                ? {
+                    corrected_latency_ms: {
+                      p50: median(xs.map((x) => x.corrected_latency_ms.p50)),
+                      p99: median(xs.map((x) => x.corrected_latency_ms.p99)),
+                    },
+                    client_queued: xs.reduce((a, x) => a + x.client_queued, 0),
+                    unanswered: xs.reduce((a, x) => a + x.unanswered, 0),
+                  }
+                : {}),
             };
           };
           pair.bare = med('bare');
@@ -329,6 +341,12 @@ export async function runIntercept({
           pair.note =
             'bare/sidecar: medians over rounds; p99_ratio: median of the per-round ratios';
           pair.p99_ratio = median(pair.rounds.map((r) => r.p99_ratio));
+          if (pair.sidecar.corrected_latency_ms)
+            pair.corrected_p99_ratio = median(
+              pair.rounds.map((r) =>
+                round(r.sidecar.corrected_latency_ms.p99 / r.bare.corrected_latency_ms.p99, 2),
+              ),
+            );
           pair.p50_ratio = round(pair.sidecar.latency_ms.p50 / pair.bare.latency_ms.p50, 2);
           pair.rps_ratio = round(pair.sidecar.req_per_s / pair.bare.req_per_s, 2);
           out.runs.push(pair);

@@ -112,6 +112,11 @@ describe('health routes', () => {
     expect(r.text).toContain('astrdesk_sidecar_outbox_sent_total 2');
     expect(r.text).toMatch(/^astrdesk_sidecar_outbox_depth 0$/m);
     expect(r.text).toMatch(/^astrdesk_sidecar_outbox_oldest_age_seconds [\d.]+$/m);
+    // The outbox WAL is flushed in the background after those commits, and says so.
+    await waitFor(() => (sc.outbox.walFlushes?.syncs ?? 0) > 0, { what: 'a WAL flush' });
+    const again = await get(`${sc.url}/metrics`);
+    expect(again.text).toMatch(/^astrdesk_sidecar_outbox_wal_flushes_total [1-9]\d*$/m);
+    expect(again.text).toMatch(/^astrdesk_sidecar_outbox_wal_flush_errors_total 0$/m);
   });
 
   it('unknown routes answer the error envelope; other /astrbot-api routes need the token', async () => {

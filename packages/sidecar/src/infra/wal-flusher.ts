@@ -14,7 +14,8 @@ export type SyncFn = (fd: number, cb: (err: NodeJS.ErrnoException | null) => voi
  * since the last checkpoint (16 MB: ~50 ms on this project's CI disk), and every intercept
  * arriving meanwhile waits. Flushed here as it is written, the checkpoint finds the WAL
  * clean and only syncs the pages it copies into the database. A side effect is that a commit
- * reaches the disk within about `intervalMs` instead of at the next checkpoint.
+ * reaches the disk about `intervalMs` plus one fdatasync after it is made (one flush runs at
+ * a time), instead of at the next checkpoint.
  *
  * Flushing a file SQLite is writing is safe: fdatasync only writes back what is already in
  * the page cache and changes no content.
@@ -65,7 +66,8 @@ export class WalFlusher {
     this.#dirty = false;
     if (this.#fd === undefined) {
       try {
-        this.#fd = fs.openSync(this.#file, 'r');
+        // r+: some platforms (Windows) only flush a handle opened for writing; nothing is written.
+        this.#fd = fs.openSync(this.#file, 'r+');
       } catch (err) {
         this.#failed(err);
         return;
@@ -107,8 +109,14 @@ export class WalFlusher {
     this.#timer = undefined;
     await this.#inFlight;
     if (this.#fd !== undefined) {
-      fs.closeSync(this.#fd);
+      const fd = this.#fd;
       this.#fd = undefined;
+      // The database's own close must still run after this, whatever happens here.
+      try {
+        fs.closeSync(fd);
+      } catch (err) {
+        this.#failed(err);
+      }
     }
   }
 }

@@ -284,9 +284,13 @@ export class Outbox {
       // written (WalFlusher), so the checkpoint's own fsync covers only the pages it copies.
       db.pragma('wal_autocheckpoint = 4000');
       const walFlushMs = opts.walFlushMs ?? 10;
+      // SQLite names the WAL after the database file as it resolved it (symlinks followed).
+      const main = (db.pragma('database_list') as { name: string; file: string }[]).find(
+        (d) => d.name === 'main',
+      );
       const wal =
         (opts.synchronous ?? 'NORMAL') === 'NORMAL' && walFlushMs > 0
-          ? new WalFlusher(`${file}-wal`, { intervalMs: walFlushMs, log: opts.log })
+          ? new WalFlusher(`${main?.file || file}-wal`, { intervalMs: walFlushMs, log: opts.log })
           : undefined;
       return new Outbox(db, opts, wal);
     } catch (err) {
@@ -514,6 +518,7 @@ export class Outbox {
         const first = rows[0]!.seq;
         const last = rows[rows.length - 1]!.seq;
         this.#stmt.setDelivered.run(last);
+        this.#wal?.touch();
         this.#delivered = last;
         this.#depth = Math.max(0, this.#depth - rows.length);
         this.#unpurged += rows.length;
@@ -590,6 +595,7 @@ export class Outbox {
   #bumpAttempts(rows: Pick<OutboxRow, 'seq'>[], error: string): void {
     if (this.#closed || rows.length === 0) return;
     this.#stmt.bumpRange.run(error.slice(0, 1000), rows[0]!.seq, rows[rows.length - 1]!.seq);
+    this.#wal?.touch();
   }
 
   #deadLetter(row: Pick<OutboxRow, 'seq' | 'id'>, error: string, status: number): void {
@@ -604,6 +610,7 @@ export class Outbox {
       this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(row.seq);
       return n;
     })();
+    this.#wal?.touch();
     this.#depth = Math.max(0, this.#depth - moved);
     this.#deadLetters += moved;
     this.stats.dead_lettered += moved;
@@ -649,6 +656,7 @@ export class Outbox {
       }
       return rows.length;
     })();
+    this.#wal?.touch();
     this.#deadLetters = this.db.prepare('SELECT count(*) FROM dead_letter').pluck().get() as number;
     this.#depth = this.#stmt.count.get(this.#delivered) as number;
     if (moved > 0) this.kick({ urgent: true });
