@@ -17,11 +17,6 @@ const TRANSIENT = (s: number) => s === 408 || s === 425 || s === 429 || s >= 500
 class TransientError extends Error {}
 
 /**
- * Sends one batch ({@link batchBody}) to `POST /v1/sidecar/events`. Network errors, timeouts, 408/429/5xx are retried a few
- * times with exponential backoff and jitter (p-retry); what still fails comes back as
- * `retry_later` for the outbox's own, longer backoff.
- */
-/**
  * The request body `{"events":[...]}` from the stored JSON of each row, copied from its UTF-8
  * bytes when the row has them (encoded when it was appended, so no send encodes a whole 200 KB
  * body at once on the event loop that answers intercepts).
@@ -48,6 +43,11 @@ const BODY_OPEN = Buffer.from('{"events":[');
 const BODY_CLOSE = Buffer.from(']}');
 const COMMA = 0x2c;
 
+/**
+ * Sends one batch ({@link batchBody}) to `POST /v1/sidecar/events`. Network errors, timeouts,
+ * 408/429/5xx are retried a few times with exponential backoff and jitter (p-retry); what still
+ * fails comes back as `retry_later` for the outbox's own, longer backoff.
+ */
 export async function sendBatch(
   body: Uint8Array,
   opts: {
